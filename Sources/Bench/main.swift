@@ -1,0 +1,2 @@
+import SIMDCore
+print("bench: nothing yet")

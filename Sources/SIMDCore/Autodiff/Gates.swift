@@ -1,0 +1,111 @@
+// MARK: - Gates: the backward rules of ReLU and max-pool
+//
+// Paper A's whole idea lives here. The forward pass of every ReLU is max(z, 0) and of every
+// max-pool is the hard window maximum — always. Only the BACKWARD rule is swappable:
+//
+//   ReLU     dz = dy * gate(z)
+//            hard        gate(z) = 1[z > 0]                (vanilla gradient)
+//            sigmoid     gate(z) = sigmoid(z / T)           (excitation pullback, paper A, T = 0.3)
+//            normalCDF   gate(z) = Phi(z / T)               (successor work, T = 0.6)
+//
+//   MaxPool  hard        dx = dy routed to the argmax of each window (PyTorch's first-max rule)
+//            soft        dx = d/dx of s = sum_j softmax(x_window / T)_j * x_j, windows zero-padded
+//                        (detachWeights = false: paper A; true: successor, softmax treated constant)
+
+import Foundation
+
+/// The backward gate of a ReLU. The forward pass is always `max(z, 0)`.
+///
+/// ```swift
+/// let g = Gate.sigmoid(temperature: 0.3)
+/// g.derivative(0.0)   // 0.5 — half a gate at the kink
+/// ```
+public enum Gate: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case hard
+    case sigmoid(temperature: Float)
+    case normalCDF(temperature: Float)
+
+    /// The factor that multiplies the incoming gradient at pre-activation `z`.
+    @inline(__always)
+    public func derivative(_ z: Float) -> Float {
+        switch self {
+        case .hard: return z > 0 ? 1 : 0
+        case .sigmoid(let t): return 1 / (1 + Foundation.exp(-z / t))
+        case .normalCDF(let t): return 0.5 * Foundation.erfc(-z / (t * 1.4142135623730951))
+        }
+    }
+
+    /// Stable names used by recipes: `hard`, `sigmoid`, `normal_cdf`.
+    public var name: String {
+        switch self {
+        case .hard: return "hard"
+        case .sigmoid: return "sigmoid"
+        case .normalCDF: return "normal_cdf"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .hard: return "hard"
+        case .sigmoid(let t): return "sigmoid(T=\(t))"
+        case .normalCDF(let t): return "normal_cdf(T=\(t))"
+        }
+    }
+
+    /// Builds a gate from its recipe name; unknown names list the valid ones.
+    public static func named(_ name: String, temperature: Float) throws -> Gate {
+        switch name {
+        case "hard": return .hard
+        case "sigmoid": return .sigmoid(temperature: temperature)
+        case "normal_cdf": return .normalCDF(temperature: temperature)
+        default: throw EngineError(op: "Gate", "unknown gate '\(name)'; valid gates: hard, sigmoid, normal_cdf")
+        }
+    }
+}
+
+/// The backward rule of a max-pool. The forward pass is always the hard window maximum.
+public enum PoolGate: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case hard
+    /// Gradient of the surrogate soft pool `sum_j softmax(x/T)_j x_j` over each (zero-padded) window.
+    case soft(temperature: Float, detachWeights: Bool)
+
+    public var description: String {
+        switch self {
+        case .hard: return "hard"
+        case .soft(let t, let d): return "soft(T=\(t)\(d ? ", detached" : ""))"
+        }
+    }
+}
+
+/// Which backward gate each ReLU / max-pool of a model uses: one global choice, optionally
+/// overridden per layer name (e.g. DenseNet's functional final ReLU stays `hard` in paper A).
+///
+/// ```swift
+/// var policy = GatePolicy(relu: .sigmoid(temperature: 0.3), pool: .soft(temperature: 0.3, detachWeights: false))
+/// policy.reluOverrides["features.relu_final"] = .hard
+/// ```
+public struct GatePolicy: Equatable, Sendable {
+    public var relu: Gate
+    public var pool: PoolGate
+    public var reluOverrides: [String: Gate]
+    public var poolOverrides: [String: PoolGate]
+
+    public init(relu: Gate = .hard, pool: PoolGate = .hard,
+                reluOverrides: [String: Gate] = [:], poolOverrides: [String: PoolGate] = [:]) {
+        self.relu = relu; self.pool = pool
+        self.reluOverrides = reluOverrides; self.poolOverrides = poolOverrides
+    }
+
+    /// Ordinary backpropagation: every gate hard.
+    public static let vanilla = GatePolicy()
+
+    /// Paper A's excitation pullback: sigmoid gates and soft max-pools at temperature `t`.
+    public static func excitation(temperature t: Float = 0.3, gate: String = "sigmoid",
+                                  softPool: Bool = true, detachPoolWeights: Bool = false) throws -> GatePolicy {
+        GatePolicy(relu: try Gate.named(gate, temperature: t),
+                   pool: softPool ? .soft(temperature: t, detachWeights: detachPoolWeights) : .hard)
+    }
+
+    public func relu(for layer: String) -> Gate { reluOverrides[layer] ?? relu }
+    public func pool(for layer: String) -> PoolGate { poolOverrides[layer] ?? pool }
+}
