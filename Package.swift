@@ -31,12 +31,15 @@ let package = Package(
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
 
+        // Our own ~60-line C wrapper: libjpeg's error_exit must longjmp, which Swift cannot do.
+        .target(name: "CJPEGShim", dependencies: ["CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
+
         // MARK: The engine: tensors, kernels, autodiff. No file or network I/O.
         .target(name: "SIMDCore", swiftSettings: cpuFlags),
 
         // MARK: Recipes: schema, models, data, weights, images, experiments, reports.
         .target(name: "Recipes",
-                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG"],
+                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG", "CJPEGShim"],
                 swiftSettings: cpuFlags),
 
         // MARK: Executables.
