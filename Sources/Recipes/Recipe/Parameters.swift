@@ -44,7 +44,7 @@ public enum ParamType: Equatable, Sendable, CustomStringConvertible {
 ///   temperature: {default: 0.3, min: 0.001, help: "Gate temperature T"}
 ///   scale: {default: ci, choices: [ci, paper]}
 /// ```
-public struct ParameterSpec: Sendable {
+public struct RecipeParameter: Sendable {
     public let name: String
     public let type: ParamType
     public let defaultValue: ParamValue
@@ -57,7 +57,7 @@ public struct ParameterSpec: Sendable {
     init(name: String, node: YAMLNode) throws {
         self.name = name
         if case .mapping = node.kind {
-            try node.checkKeys(allowed: ParameterSpec.keys)
+            try node.checkKeys(allowed: RecipeParameter.keys)
             let dnode = try node.node(at: "default")
             help = try node.string(at: "help", default: "")
             minimum = try node.optional("min")?.double
@@ -77,12 +77,12 @@ public struct ParameterSpec: Sendable {
                     throw t.error(msg)
                 }
             } else {
-                type = ParameterSpec.inferType(dnode)
+                type = RecipeParameter.inferType(dnode)
             }
-            defaultValue = try ParameterSpec.convert(dnode, to: type, name: name)
+            defaultValue = try RecipeParameter.convert(dnode, to: type, name: name)
         } else {
-            type = ParameterSpec.inferType(node)
-            defaultValue = try ParameterSpec.convert(node, to: type, name: name)
+            type = RecipeParameter.inferType(node)
+            defaultValue = try RecipeParameter.convert(node, to: type, name: name)
             help = ""; minimum = nil; maximum = nil
         }
         try check(defaultValue, at: node)

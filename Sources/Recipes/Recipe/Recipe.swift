@@ -38,7 +38,7 @@ public struct Recipe: Sendable {
     public let paper: String
     public let figure: String
     public let summary: String
-    public let parameters: [ParameterSpec]
+    public let parameters: [RecipeParameter]
     /// Overrides per value of the `scale` parameter.
     public let variants: [String: [(key: String, value: YAMLNode)]]
     public let cells: [Cell]
@@ -65,9 +65,9 @@ public struct Recipe: Sendable {
         figure = try root.string(at: "figure", default: name)
         summary = try root.string(at: "summary", default: "")
 
-        var specs: [ParameterSpec] = []
+        var specs: [RecipeParameter] = []
         if let p = try root.optional("parameters") {
-            for (k, v) in try p.entries { specs.append(try ParameterSpec(name: k, node: v)) }
+            for (k, v) in try p.entries { specs.append(try RecipeParameter(name: k, node: v)) }
         }
         parameters = specs
 
@@ -144,7 +144,7 @@ public struct Recipe: Sendable {
         }
         if let s = sets.last(where: { $0.0 == "scale" }) { r.set("scale", try byName["scale"]!.parse(s.1)) }
         if case .string(let scale)? = r["scale"], let variant = variants[scale] {
-            for (k, v) in variant { r.set(k, try ParameterSpec.convert(v, to: byName[k]!.type, name: k)) }
+            for (k, v) in variant { r.set(k, try RecipeParameter.convert(v, to: byName[k]!.type, name: k)) }
         }
         if let seed {
             guard byName["seed"] != nil else { throw RecipeError("--seed: recipe \(name) declares no `seed` parameter") }

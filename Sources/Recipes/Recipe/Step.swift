@@ -32,8 +32,8 @@ extension RecipeStep {
 /// All step kinds, by name.
 public enum StepRegistry {
     public static let all: [RecipeStep.Type] = registeredSteps
-    public static let kinds: [String: RecipeStep.Type] = Dictionary(uniqueKeysWithValues: all.map { ($0.kind, $0) })
-    public static var names: [String] { all.map(\.kind) }
+    public static let kinds: [String: RecipeStep.Type] = Dictionary(uniqueKeysWithValues: all.map { t in (t.kind, t) })
+    public static var names: [String] { all.map { $0.kind } }
 
     /// Builds a step from its cell, after parameter substitution, checking its keys.
     static func make(_ cell: StepCell, params: ResolvedParameters) throws -> RecipeStep {

@@ -132,7 +132,7 @@ public enum RecipeEngine {
         if !ctx.metrics.isEmpty {
             ctx.add(.heading("Measured values", level: 2))
             ctx.add(.table(Table(headers: ["metric", "value"],
-                                 rows: ctx.metrics.map { [$0.name, formatMetric($0.value)] }),
+                                 rows: ctx.metrics.map { [.text($0.name), .text(formatMetric($0.value))] }),
                            caption: "Every number this run recorded (also in metrics.json).", csvFile: "metrics.csv"))
         }
         if !ctx.checks.isEmpty {
