@@ -30,13 +30,15 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // MARK: The engine: tensors, kernels, autodiff. No file or network I/O.
         .target(name: "SIMDCore", swiftSettings: cpuFlags),
 
         // MARK: Recipes: schema, models, data, weights, images, experiments, reports.
         .target(name: "Recipes",
-                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG"],
+                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG", "CZlib"],
                 swiftSettings: cpuFlags),
 
         // MARK: Executables.
