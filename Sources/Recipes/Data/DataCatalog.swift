@@ -17,6 +17,10 @@ public struct RemoteFile: Equatable, Sendable {
     public let md5: String
     /// As stated by the publisher, for messages only.
     public let approximateSize: String
+
+    public init(name: String, urls: [URL], md5: String, approximateSize: String) {
+        self.name = name; self.urls = urls; self.md5 = md5.lowercased(); self.approximateSize = approximateSize
+    }
 }
 
 /// A downloadable data set: what to fetch, and which files the readers then need.
@@ -32,6 +36,15 @@ public struct DataSetSource: Equatable, Sendable {
     /// Unpacked if present in the archive, never required.
     public let optionalFiles: [String]
     public let citation: String
+
+    public init(id: String, title: String, directory: String, downloads: [RemoteFile], unpack: [String]?,
+                requiredFiles: [String], optionalFiles: [String], citation: String) {
+        precondition(!downloads.isEmpty && (unpack == nil || downloads.count == 1),
+                     "DataSetSource \(id): an archive source has exactly one download")
+        self.id = id; self.title = title; self.directory = directory; self.downloads = downloads
+        self.unpack = unpack; self.requiredFiles = requiredFiles; self.optionalFiles = optionalFiles
+        self.citation = citation
+    }
 }
 
 public enum DataCatalog {

@@ -107,7 +107,7 @@ public struct Dataset: Sendable {
         var scalars = [Float](repeating: 0, count: bytes.count)
         scalars.withUnsafeMutableBufferPointer { out in
             bytes.withUnsafeBufferPointer { b in
-                for i in 0..<b.count { out[i] = Float(b[i]) * (1 / 255 as Float) }
+                for i in 0..<b.count { out[i] = Float(b[i]) / 255 }   // divide, as torchvision's ToTensor: bit-identical
             }
         }
         try self.init(name: name, images: Tensor(shape: shape, scalars: scalars), labels: labels, classNames: classNames)

@@ -27,11 +27,12 @@ public enum Gzip {
         }
         defer { inflateEnd(&stream) }
 
-        // The gzip trailer stores the uncompressed size mod 2^32: a good capacity hint.
+        // The gzip trailer stores the uncompressed size mod 2^32: a capacity hint (bounded, as a
+        // truncated file ends in arbitrary bytes).
         var out = Data()
         if data.count >= 18, isGzip(data) {
             let isize = data.suffix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-            out.reserveCapacity(Int(isize))
+            out.reserveCapacity(min(Int(isize), data.count * 1032))   // deflate expands at most ~1032:1
         }
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
