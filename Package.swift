@@ -30,6 +30,8 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
 
         // Our own ~60-line C wrapper: libjpeg's error_exit must longjmp, which Swift cannot do.
         .target(name: "CJPEGShim", dependencies: ["CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
@@ -39,7 +41,7 @@ let package = Package(
 
         // MARK: Recipes: schema, models, data, weights, images, experiments, reports.
         .target(name: "Recipes",
-                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG", "CJPEGShim"],
+                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG", "CJPEGShim", "CZlib"],
                 swiftSettings: cpuFlags),
 
         // MARK: Executables.
