@@ -1,5 +1,6 @@
 import XCTest
 import SIMDCore
+import Foundation
 
 // MARK: - Fast kernels against their naive references, on awkward shapes
 // Each test prints the max difference it measured.
@@ -28,6 +29,28 @@ final class OpsKernelTests: XCTestCase {
             let d = Elementwise.channelAffine(x, scale: s, shift: t).maxAbsDifference(Elementwise.naiveChannelAffine(x, scale: s, shift: t))
             report("channelAffine \(shape)", d)
             XCTAssertLessThanOrEqual(d, 1e-6)
+        }
+        // FastMath: scalar and SIMD16 exp/sigmoid agree bit for bit; accuracy against Double libm.
+        var worstRel = 0.0
+        for start in stride(from: Float(-100), to: 100, by: 16 * 0.0137) {
+            let v = SIMD16<Float>((0..<16).map { start + Float($0) * 0.0137 })
+            let ve = FastMath.exp(v), vs = FastMath.sigmoid(v)
+            for k in 0..<16 {
+                XCTAssertEqual(ve[k].bitPattern, FastMath.exp(v[k]).bitPattern, "exp(\(v[k]))")
+                XCTAssertEqual(vs[k].bitPattern, FastMath.sigmoid(v[k]).bitPattern, "sigmoid(\(v[k]))")
+                if abs(v[k]) < 87 { worstRel = max(worstRel, abs(Double(ve[k]) / Foundation.exp(Double(v[k])) - 1)) }
+                XCTAssertEqual(Double(vs[k]), 1 / (1 + Foundation.exp(-Double(v[k]))), accuracy: 3e-7)
+            }
+        }
+        print("[fast vs naive] FastMath.exp max relative error on [-87, 87]: \(worstRel)")
+        XCTAssertLessThan(worstRel, 3e-7)
+        XCTAssertEqual(FastMath.sigmoid(0), 0.5); XCTAssertEqual(FastMath.exp(0), 1)
+        XCTAssertTrue(FastMath.sigmoid(-1000) >= 0 && FastMath.sigmoid(-1000) < 1e-37); XCTAssertEqual(FastMath.sigmoid(1000), 1)
+        for n in [5, 33, 70_001] {
+            let a = rng.uniformTensor([n], bound: 20)
+            let d = Elementwise.sigmoid(a).maxAbsDifference(Elementwise.naiveSigmoid(a))
+            report("sigmoid n=\(n) (FastMath vs Double libm)", d)
+            XCTAssertLessThanOrEqual(d, 3e-7)
         }
         // NaN passes through ReLU like PyTorch.
         XCTAssertTrue(Elementwise.relu(Tensor(shape: [17], repeating: .nan)).scalars.allSatisfy { $0.isNaN })
@@ -64,6 +87,15 @@ final class OpsKernelTests: XCTestCase {
                 XCTAssertLessThanOrEqual(worst, 1e-6)
             }
         }
+        // NaN and infinities take the exact path: NaN propagates, +inf wins, -inf loses.
+        var special = rng.normalTensor([1, 2, 6, 6])
+        special.scalars[7] = .nan; special.scalars[40] = .infinity; special.scalars[41] = -.infinity
+        let gs = PoolGeometry(input: special.shape, kernel: 3, stride: 2, padding: 1, ceilMode: false)
+        let fs = Pooling.maxPool2d(special, gs), ns = Pooling.naiveMaxPool2d(special, gs)
+        XCTAssertTrue(fs.output.scalars[0].isNaN && fs.output.scalars[1].isNaN && fs.output.scalars[3].isNaN)
+        XCTAssertEqual(fs.argmax, ns.argmax)
+        XCTAssertEqual(fs.output.scalars.filter { !$0.isNaN }, ns.output.scalars.filter { !$0.isNaN })
+        XCTAssertTrue(fs.output.scalars.contains(.infinity))
         // Ties: the first maximum in row-major window order wins (PyTorch).
         let ties = Tensor(shape: [1, 1, 2, 2], repeating: 1)
         XCTAssertEqual(Pooling.maxPool2d(ties, PoolGeometry(input: [1, 1, 2, 2], kernel: 2, stride: 2, padding: 0, ceilMode: false)).argmax, [0])

@@ -30,7 +30,7 @@ public enum Gate: Equatable, Hashable, Sendable, CustomStringConvertible {
     public func derivative(_ z: Float) -> Float {
         switch self {
         case .hard: return z > 0 ? 1 : 0
-        case .sigmoid(let t): return 1 / (1 + Foundation.exp(-z / t))
+        case .sigmoid(let t): return FastMath.sigmoid(z / t)   // bit-identical to the SIMD16 path
         case .normalCDF(let t): return 0.5 * Foundation.erfc(-z / (t * 1.4142135623730951))
         }
     }

@@ -76,56 +76,62 @@ public enum BatchNorm {
                                 training: Bool, needInput: Bool)
         -> (dx: Tensor?, dweight: [Float], dbias: [Float]) {
         let (n, c) = (x.shape[0], x.shape[1]), inner = x.count / Swift.max(n * c, 1)
-        let m = Double(n * inner)
         var dw = [Float](repeating: 0, count: c), db = dw
-        var dx: Tensor? = needInput ? Tensor(zeros: x.shape) : nil
-        var dxs = dx?.scalars ?? []
+        var dxs = [Float](repeating: 0, count: needInput ? x.count : 0)
         x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { gp in
         dw.withUnsafeMutableBufferPointer { dwp in db.withUnsafeMutableBufferPointer { dbp in dxs.withUnsafeMutableBufferPointer { dxp in
             let xb = xp.baseAddress!, gb = gp.baseAddress!, dwb = dwp.baseAddress!, dbb = dbp.baseAddress!
             let dxb = needInput ? dxp.baseAddress : nil
             Parallel.forEachChunk(count: c) { chans in
                 for ch in chans {
-                    let mu = mean[ch], istd = invstd[ch]
-                    let vmu = SIMD16<Float>(repeating: mu)
-                    var sg = 0.0, sgx = 0.0
-                    for i in 0..<n {
-                        let xo = xb + (i * c + ch) * inner, go = gb + (i * c + ch) * inner
-                        var a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), j = 0
-                        while j + 16 <= inner {
-                            let g = UnsafeRawPointer(go + j).loadUnaligned(as: SIMD16<Float>.self)
-                            let d = UnsafeRawPointer(xo + j).loadUnaligned(as: SIMD16<Float>.self) - vmu
-                            a1 += g; a2 += g * d; j += 16
-                        }
-                        var t1 = Double(a1.sum()), t2 = Double(a2.sum())
-                        while j < inner { t1 += Double(go[j]); t2 += Double(go[j]) * Double(xo[j] - mu); j += 1 }
-                        sg += t1; sgx += t2
-                    }
-                    let sgxhat = sgx * Double(istd)
-                    dbb[ch] = Float(sg); dwb[ch] = Float(sgxhat)
-                    guard let dxb else { continue }
-                    let k = weight[ch] * istd
-                    // train: dx = k * (dy - sg/M - xhat * sgxhat/M), xhat = (x - mu) * istd
-                    let c0 = training ? Float(sg / m) : 0
-                    let c1 = training ? Float(sgxhat / m) * istd : 0
-                    let vk = SIMD16<Float>(repeating: k), v0 = SIMD16<Float>(repeating: c0), v1 = SIMD16<Float>(repeating: c1)
-                    for i in 0..<n {
-                        let off = (i * c + ch) * inner
-                        let xo = xb + off, go = gb + off, out = dxb + off
-                        var j = 0
-                        while j + 16 <= inner {
-                            let g = UnsafeRawPointer(go + j).loadUnaligned(as: SIMD16<Float>.self)
-                            let d = UnsafeRawPointer(xo + j).loadUnaligned(as: SIMD16<Float>.self) - vmu
-                            UnsafeMutableRawPointer(out + j).storeBytes(of: vk * (g - v0 - d * v1), as: SIMD16<Float>.self)
-                            j += 16
-                        }
-                        while j < inner { out[j] = k * (go[j] - c0 - (xo[j] - mu) * c1); j += 1 }
-                    }
+                    (dwb[ch], dbb[ch]) = channelBackward(x: xb, dy: gb, dx: dxb, n: n, c: c, inner: inner, channel: ch,
+                                                         mean: mean[ch], invstd: invstd[ch], weight: weight[ch], training: training)
                 }
             }
         } } } } }
-        if needInput { dx = Tensor(shape: x.shape, scalars: dxs) }
-        return (dx, dw, db)
+        return (needInput ? Tensor(shape: x.shape, scalars: dxs) : nil, dw, db)
+    }
+
+    /// One channel of the backward (a concrete function so the SIMD loops are fully specialised).
+    /// Returns (dweight, dbias) and writes dx when `dx` is non-nil.
+    static func channelBackward(x: UnsafePointer<Float>, dy: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>?,
+                                n: Int, c: Int, inner: Int, channel ch: Int,
+                                mean mu: Float, invstd istd: Float, weight: Float, training: Bool) -> (Float, Float) {
+        let vmu = SIMD16<Float>(repeating: mu)
+        var sg = 0.0, sgx = 0.0
+        for i in 0..<n {
+            let xo = x + (i * c + ch) * inner, go = dy + (i * c + ch) * inner
+            var a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), j = 0
+            while j + 16 <= inner {
+                let g = UnsafeRawPointer(go + j).loadUnaligned(as: SIMD16<Float>.self)
+                let d = UnsafeRawPointer(xo + j).loadUnaligned(as: SIMD16<Float>.self) - vmu
+                a1 += g; a2 += g * d; j += 16
+            }
+            var t1 = Double(a1.sum()), t2 = Double(a2.sum())
+            while j < inner { t1 += Double(go[j]); t2 += Double(go[j]) * Double(xo[j] - mu); j += 1 }
+            sg += t1; sgx += t2
+        }
+        let sgxhat = sgx * Double(istd)
+        guard let dx else { return (Float(sgxhat), Float(sg)) }
+        let m = Double(n * inner)
+        let k = weight * istd
+        // train: dx = k * (dy - sg/M - xhat * sgxhat/M), xhat = (x - mu) * istd
+        let c0 = training ? Float(sg / m) : 0
+        let c1 = training ? Float(sgxhat / m) * istd : 0
+        let vk = SIMD16<Float>(repeating: k), v0 = SIMD16<Float>(repeating: c0), v1 = SIMD16<Float>(repeating: c1)
+        for i in 0..<n {
+            let off = (i * c + ch) * inner
+            let xo = x + off, go = dy + off, out = dx + off
+            var j = 0
+            while j + 16 <= inner {
+                let g = UnsafeRawPointer(go + j).loadUnaligned(as: SIMD16<Float>.self)
+                let d = UnsafeRawPointer(xo + j).loadUnaligned(as: SIMD16<Float>.self) - vmu
+                UnsafeMutableRawPointer(out + j).storeBytes(of: vk * (g - v0 - d * v1), as: SIMD16<Float>.self)
+                j += 16
+            }
+            while j < inner { out[j] = k * (go[j] - c0 - (xo[j] - mu) * c1); j += 1 }
+        }
+        return (Float(sgxhat), Float(sg))
     }
 
     /// Reference backward in Double, straight from the formulas above.

@@ -71,15 +71,19 @@ public enum Pooling {
                         for ow in 0..<g.outW {
                             var (ws, we) = g.window(ow, size: g.w)
                             ws = Swift.max(ws, 0); we = Swift.min(we, g.w)
-                            var best = -Float.infinity, bi = hs * g.w + ws
+                            // Branch-free scan (selects, no unpredictable jumps); `probe` turns NaN if any
+                            // element is NaN or infinite, and then the exact PyTorch rule reruns the window.
+                            var best = -Float.infinity, bi = hs * g.w + ws, probe: Float = 0
                             for ih in hs..<he {
                                 let row = src + ih * g.w
                                 for iw in ws..<we {
-                                    let v = row[iw]
-                                    if v > best || v.isNaN { best = v; bi = ih * g.w + iw; if v.isNaN { break } }
+                                    let v = row[iw], gt = v > best
+                                    best = gt ? v : best
+                                    bi = gt ? ih * g.w + iw : bi
+                                    probe += v - v
                                 }
-                                if best.isNaN { break }
                             }
+                            if probe.isNaN { (best, bi) = exactWindowMax(src, g.w, hs..<he, ws..<we) }
                             dst[oh * g.outW + ow] = best
                             idx[oh * g.outW + ow] = Int32(bi)
                         }
@@ -88,6 +92,16 @@ public enum Pooling {
             }
         } } }
         return (y, arg)
+    }
+
+    /// PyTorch's rule for one clipped window: first maximum, a NaN wins (and stays).
+    static func exactWindowMax(_ src: UnsafePointer<Float>, _ w: Int, _ rows: Range<Int>, _ cols: Range<Int>) -> (Float, Int) {
+        var best = -Float.infinity, bi = rows.lowerBound * w + cols.lowerBound
+        for ih in rows { for iw in cols {
+            let v = src[ih * w + iw]
+            if (v > best || v.isNaN) && !best.isNaN { best = v; bi = ih * w + iw }
+        } }
+        return (best, bi)
     }
 
     /// Reference max-pool: pads explicitly with -inf and scans every window position.
