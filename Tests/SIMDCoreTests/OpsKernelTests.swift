@@ -107,6 +107,26 @@ final class OpsKernelTests: XCTestCase {
         }
     }
 
+    func testSoftMaxPoolBackwardFastMatchesNaive() {
+        var rng = SeededRNG(seed: 16)
+        let configs = [(3, 2, 1, false), (2, 2, 0, false), (3, 2, 0, true), (2, 2, 1, true), (3, 1, 1, false), (5, 3, 2, true)]
+        for shape in [[2, 3, 9, 9], [1, 2, 8, 37], [3, 1, 13, 6], [1, 2, 40, 40]] {   // rows of 1..20 windows
+            let x = rng.normalTensor(shape, std: 0.7)
+            for (k, s, p, ceil) in configs {
+                let g = PoolGeometry(input: shape, kernel: k, stride: s, padding: p, ceilMode: ceil)
+                let dy = rng.normalTensor(g.outputShape)
+                var worst: Float = 0
+                for detach in [false, true] {
+                    let fast = Pooling.softMaxPool2dBackward(dy, x: x, g, temperature: 0.3, detachWeights: detach)
+                    let naive = Pooling.naiveSoftMaxPool2dBackward(dy, x: x, g, temperature: 0.3, detachWeights: detach)
+                    worst = max(worst, fast.maxAbsDifference(naive))
+                }
+                report("soft maxPool backward \(shape) k\(k) s\(s) p\(p) ceil \(ceil)", worst)
+                XCTAssertLessThanOrEqual(worst, 2e-5)
+            }
+        }
+    }
+
     func testBatchNormFastMatchesNaive() {
         var rng = SeededRNG(seed: 13)
         for shape in [[2, 3, 5, 7], [6, 5], [3, 4, 17, 9], [2, 32, 28, 28]] {

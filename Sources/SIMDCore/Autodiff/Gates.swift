@@ -171,4 +171,29 @@ extension PoolGate {
             }
         }
     }
+
+    /// The same rule for 16 windows at once (lane l = window l), used by the fast kernel.
+    /// `values[j]` holds element j of each window (0 in the zero padding), `present[j]` is 1 where
+    /// element j exists and 0 where it does not (ceil-mode overhang, or lanes past the row's end);
+    /// `scratch` has room for `m` vectors. On exit `values[j]` is `d s / d x_j` per lane.
+    /// FastMath.exp; Z and s accumulate in Float (the scalar rule above uses libm and Double).
+    @inline(__always)
+    public static func softWindowFactors16(_ values: UnsafeMutablePointer<SIMD16<Float>>,
+                                           present: UnsafePointer<SIMD16<Float>>,
+                                           scratch e: UnsafeMutablePointer<SIMD16<Float>>, count m: Int,
+                                           temperature t: Float, detachWeights: Bool) {
+        var mx = SIMD16<Float>(repeating: -Float.greatestFiniteMagnitude)
+        for j in 0..<m { mx = mx.replacing(with: values[j], where: (values[j] .> mx) .& (present[j] .> 0)) }
+        var z = SIMD16<Float>(), sx = SIMD16<Float>()
+        for j in 0..<m {
+            e[j] = FastMath.exp((values[j] - mx) / t) * present[j]
+            z += e[j]; sx += e[j] * values[j]
+        }
+        z = z.replacing(with: 1, where: z .== 0)          // lanes without a window: avoid 0/0
+        let invZ = 1 / z, s = sx * invZ
+        for j in 0..<m {
+            let w = e[j] * invZ
+            values[j] = detachWeights ? w : w * (1 + (values[j] - s) / t)
+        }
+    }
 }

@@ -63,35 +63,39 @@ public enum Pooling {
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in arg.withUnsafeMutableBufferPointer { ap in
             let xb = xp.baseAddress!, yb = yp.baseAddress!, ab = ap.baseAddress!
             Parallel.forEachChunk(count: g.planes) { planes in
-                for p in planes {
-                    let src = xb + p * inPlane, dst = yb + p * outPlane, idx = ab + p * outPlane
-                    for oh in 0..<g.outH {
-                        var (hs, he) = g.window(oh, size: g.h)
-                        hs = Swift.max(hs, 0); he = Swift.min(he, g.h)
-                        for ow in 0..<g.outW {
-                            var (ws, we) = g.window(ow, size: g.w)
-                            ws = Swift.max(ws, 0); we = Swift.min(we, g.w)
-                            // Branch-free scan (selects, no unpredictable jumps); `probe` turns NaN if any
-                            // element is NaN or infinite, and then the exact PyTorch rule reruns the window.
-                            var best = -Float.infinity, bi = hs * g.w + ws, probe: Float = 0
-                            for ih in hs..<he {
-                                let row = src + ih * g.w
-                                for iw in ws..<we {
-                                    let v = row[iw], gt = v > best
-                                    best = gt ? v : best
-                                    bi = gt ? ih * g.w + iw : bi
-                                    probe += v - v
-                                }
-                            }
-                            if probe.isNaN { (best, bi) = exactWindowMax(src, g.w, hs..<he, ws..<we) }
-                            dst[oh * g.outW + ow] = best
-                            idx[oh * g.outW + ow] = Int32(bi)
-                        }
-                    }
-                }
+                for p in planes { maxPoolPlane(xb + p * inPlane, yb + p * outPlane, ab + p * outPlane, g) }
             }
         } } }
         return (y, arg)
+    }
+
+    /// One plane of the max-pool (a concrete function, so the loops are fully specialised).
+    static func maxPoolPlane(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>,
+                             _ idx: UnsafeMutablePointer<Int32>, _ g: PoolGeometry) {
+        let w = g.w
+        for oh in 0..<g.outH {
+            var (hs, he) = g.window(oh, size: g.h)
+            hs = Swift.max(hs, 0); he = Swift.min(he, g.h)
+            for ow in 0..<g.outW {
+                var (ws, we) = g.window(ow, size: w)
+                ws = Swift.max(ws, 0); we = Swift.min(we, w)
+                // Branch-free scan (selects, no unpredictable jumps); `probe` turns NaN if any
+                // element is NaN or infinite, and then the exact PyTorch rule reruns the window.
+                var best = -Float.infinity, bi = hs * w + ws, probe: Float = 0
+                for ih in hs..<he {
+                    let row = src + ih * w
+                    for iw in ws..<we {
+                        let v = row[iw], gt = v > best
+                        best = gt ? v : best
+                        bi = gt ? ih * w + iw : bi
+                        probe += v - v
+                    }
+                }
+                if probe.isNaN { (best, bi) = exactWindowMax(src, w, hs..<he, ws..<we) }
+                dst[oh * g.outW + ow] = best
+                idx[oh * g.outW + ow] = Int32(bi)
+            }
+        }
     }
 
     /// PyTorch's rule for one clipped window: first maximum, a NaN wins (and stays).
@@ -144,10 +148,10 @@ public enum Pooling {
         return dx
     }
 
-    /// Soft pullback (see `PoolGate.softWindowFactors` in Gates.swift for the rule): per window,
-    /// dx_j += dy * factor_j over the window's real elements. Positions in the zero padding take part
-    /// in the softmax with value 0 but receive nothing; positions of a ceil-mode overhang beyond the
-    /// padded input are not part of the window (as in PyTorch's ceil-mode windows).
+    /// Soft pullback (rule: `PoolGate.softWindowFactors16` in Gates.swift), 16 windows of an output row
+    /// at a time: per window, dx_j += dy * factor_j over its real elements. Positions in the zero
+    /// padding take part in the softmax with value 0 but receive nothing; positions of a ceil-mode
+    /// overhang beyond the padded input are not part of the window (as in PyTorch's ceil-mode windows).
     public static func softMaxPool2dBackward(_ dy: Tensor, x: Tensor, _ g: PoolGeometry,
                                              temperature: Float, detachWeights: Bool) -> Tensor {
         var dx = Tensor(zeros: x.shape)
@@ -155,6 +159,74 @@ public enum Pooling {
         x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
             let xb = xp.baseAddress!, gb = gp.baseAddress!, db = dp.baseAddress!
             Parallel.forEachChunk(count: g.planes) { planes in
+                let vals = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: kk)
+                let present = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: kk)
+                let scratch = UnsafeMutablePointer<SIMD16<Float>>.allocate(capacity: kk)
+                defer { vals.deallocate(); present.deallocate(); scratch.deallocate() }
+                for p in planes {
+                    softPoolPlaneBackward(xb + p * inPlane, gb + p * outPlane, db + p * inPlane, g,
+                                          temperature: temperature, detach: detachWeights, vals: vals, present: present, scratch: scratch)
+                }
+            }
+        } } }
+        return dx
+    }
+
+    static func softPoolPlaneBackward(_ src: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ d: UnsafeMutablePointer<Float>,
+                                      _ g: PoolGeometry, temperature: Float, detach: Bool,
+                                      vals: UnsafeMutablePointer<SIMD16<Float>>, present: UnsafeMutablePointer<SIMD16<Float>>,
+                                      scratch: UnsafeMutablePointer<SIMD16<Float>>) {
+        let k = g.kernel, w = g.w, h = g.h
+        for oh in 0..<g.outH {
+            let (hs, he) = g.window(oh, size: h)
+            for ow0 in stride(from: 0, to: g.outW, by: 16) {
+                let lanes = Swift.min(16, g.outW - ow0)
+                // Gather element j = (i, jj) of the 16 windows: value (0 in padding) and presence.
+                for i in 0..<k {
+                    let ih = hs + i, rowInside = ih >= 0 && ih < h
+                    for jj in 0..<k {
+                        var v = SIMD16<Float>(), pr = SIMD16<Float>()
+                        if ih < he {
+                            for l in 0..<lanes {
+                                let (ws, we) = g.window(ow0 + l, size: w)
+                                let iw = ws + jj
+                                if iw < we {
+                                    pr[l] = 1
+                                    if rowInside && iw >= 0 && iw < w { v[l] = src[ih * w + iw] }
+                                }
+                            }
+                        }
+                        vals[i * k + jj] = v; present[i * k + jj] = pr
+                    }
+                }
+                PoolGate.softWindowFactors16(vals, present: present, scratch: scratch, count: k * k, temperature: temperature, detachWeights: detach)
+                // Scatter in a fixed order (element j, then window): deterministic.
+                for i in 0..<k {
+                    let ih = hs + i
+                    guard ih >= 0 && ih < h else { continue }
+                    for jj in 0..<k {
+                        let f = vals[i * k + jj]
+                        for l in 0..<lanes {
+                            let iw = g.window(ow0 + l, size: w).start + jj
+                            if iw >= 0 && iw < w { d[ih * w + iw] += dy[oh * g.outW + ow0 + l] * f[l] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reference soft pullback, one window at a time (`PoolGate.softWindowFactors`): per window,
+    /// dx_j += dy * factor_j over the window's real elements. Positions in the zero padding take part
+    /// in the softmax with value 0 but receive nothing; positions of a ceil-mode overhang beyond the
+    /// padded input are not part of the window (as in PyTorch's ceil-mode windows).
+    public static func naiveSoftMaxPool2dBackward(_ dy: Tensor, x: Tensor, _ g: PoolGeometry,
+                                             temperature: Float, detachWeights: Bool) -> Tensor {
+        var dx = Tensor(zeros: x.shape)
+        let inPlane = g.h * g.w, outPlane = g.outH * g.outW, kk = g.kernel * g.kernel
+        x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
+            let xb = xp.baseAddress!, gb = gp.baseAddress!, db = dp.baseAddress!
+            do { let planes = 0..<g.planes
                 var vals = [Float](repeating: 0, count: kk)
                 var where_ = [Int](repeating: -1, count: kk)   // flat input index, or -1 for padding
                 for p in planes {
