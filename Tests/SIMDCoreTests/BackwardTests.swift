@@ -156,6 +156,13 @@ final class BackwardTests: XCTestCase {
         let y = try tape.batchNorm(x, weight: w, bias: b, running: BatchNormStatistics(channels: 3), training: false)
         let g = try tape.backward(from: y, seed: seedTensor([2, 3, 4, 4]))
         XCTAssertNotNil(g[x]); XCTAssertNil(g[w]); XCTAssertNil(g[b])
+        // The short eval path (no parameter sums) gives the same dx as the full backward.
+        let tape2 = Tape()
+        let x2 = tape2.input(seedTensor([2, 3, 4, 4], seed: 1), requiresGrad: true)
+        let w2 = tape2.parameter(Tensor(shape: [3], repeating: 1)), b2 = tape2.parameter(Tensor(zeros: [3]))
+        let y2 = try tape2.batchNorm(x2, weight: w2, bias: b2, running: BatchNormStatistics(channels: 3), training: false)
+        let g2 = try tape2.backward(from: y2, seed: seedTensor([2, 3, 4, 4]))
+        XCTAssertEqual(try XCTUnwrap(g[x]).maxAbsDifference(try XCTUnwrap(g2[x2])), 0, accuracy: 1e-7)
     }
 
     // MARK: Soft gates: the backward is deliberately not the forward's derivative

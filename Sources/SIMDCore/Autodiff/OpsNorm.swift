@@ -54,6 +54,10 @@ extension Tape {
         let (a, shift, invstd) = BatchNorm.fold(mean: mean, variance: variance, weight: w, bias: b, eps: eps)
         let y = Elementwise.channelAffine(xv, scale: a, shift: shift)
         return record(y, inputs: [x, weight, bias]) { dy, needs in
+            if !training && !needs[1] && !needs[2] {
+                // Eval-mode input pullback (e.g. an excitation pullback): dx = dy * weight * invstd, no sums.
+                return [Elementwise.channelAffine(dy, scale: a, shift: [Float](repeating: 0, count: c)), nil, nil]
+            }
             let r = BatchNorm.backward(dy, x: xv, mean: mean, invstd: invstd, weight: w,
                                        training: training, needInput: needs[0])
             return [r.dx, needs[1] ? Tensor(shape: [c], scalars: r.dweight) : nil,
