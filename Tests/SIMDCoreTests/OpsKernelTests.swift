@@ -43,6 +43,21 @@ final class OpsKernelTests: XCTestCase {
             }
         }
         print("[fast vs naive] FastMath.exp max relative error on [-87, 87]: \(worstRel)")
+        var cdfAbs = 0.0, cdfRel = 0.0, cdfRelBulk = 0.0
+        for start in stride(from: Float(-14), to: 14, by: 16 * 0.00317) {
+            let v = SIMD16<Float>((0..<16).map { start + Float($0) * 0.00317 })
+            let vc = FastMath.normalCDF(v)
+            for k in 0..<16 {
+                XCTAssertEqual(vc[k].bitPattern, FastMath.normalCDF(v[k]).bitPattern, "normalCDF(\(v[k]))")
+                let exact = 0.5 * Foundation.erfc(-Double(v[k]) / 2.0.squareRoot())
+                cdfAbs = max(cdfAbs, abs(Double(vc[k]) - exact))
+                if exact > 1e-30 { cdfRel = max(cdfRel, abs(Double(vc[k]) / exact - 1)) }
+                if exact > 1e-6 { cdfRelBulk = max(cdfRelBulk, abs(Double(vc[k]) / exact - 1)) }
+            }
+        }
+        print("[fast vs naive] FastMath.normalCDF on [-14, 14]: max abs error \(cdfAbs), max rel error \(cdfRelBulk) (Phi > 1e-6), \(cdfRel) (Phi > 1e-30: Float rounding of a^2 in the exponent)")
+        XCTAssertLessThan(cdfAbs, 2e-7); XCTAssertLessThan(cdfRelBulk, 4e-6); XCTAssertLessThan(cdfRel, 3e-5)
+        XCTAssertEqual(FastMath.normalCDF(0), 0.5, accuracy: 1e-7)
         XCTAssertLessThan(worstRel, 3e-7)
         XCTAssertEqual(FastMath.sigmoid(0), 0.5); XCTAssertEqual(FastMath.exp(0), 1)
         XCTAssertTrue(FastMath.sigmoid(-1000) >= 0 && FastMath.sigmoid(-1000) < 1e-37); XCTAssertEqual(FastMath.sigmoid(1000), 1)

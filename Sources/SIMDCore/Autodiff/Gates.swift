@@ -31,7 +31,7 @@ public enum Gate: Equatable, Hashable, Sendable, CustomStringConvertible {
         switch self {
         case .hard: return z > 0 ? 1 : 0
         case .sigmoid(let t): return FastMath.sigmoid(z / t)   // bit-identical to the SIMD16 path
-        case .normalCDF(let t): return 0.5 * Foundation.erfc(-z / (t * 1.4142135623730951))
+        case .normalCDF(let t): return FastMath.normalCDF(z / t)  // bit-identical to the SIMD16 path
         }
     }
 

@@ -138,12 +138,8 @@ public enum Elementwise {
         case .sigmoid(let t):
             // Same operations as Gate.derivative, 16 lanes at a time (FastMath is bit-identical).
             return binary(dy, z, { g, v in g * FastMath.sigmoid(v / t) }, { g, v in g * gate.derivative(v) })
-        case .normalCDF:
-            return binary(dy, z, { g, v in
-                var r = SIMD16<Float>()
-                for k in 0..<16 { r[k] = g[k] * gate.derivative(v[k]) }
-                return r
-            }, { g, v in g * gate.derivative(v) })
+        case .normalCDF(let t):
+            return binary(dy, z, { g, v in g * FastMath.normalCDF(v / t) }, { g, v in g * gate.derivative(v) })
         }
     }
     public static func naiveReluBackward(_ dy: Tensor, z: Tensor, gate: Gate) -> Tensor {
