@@ -114,7 +114,9 @@ public struct GatePolicy: Equatable, Sendable {
 //
 // Every gated pullback of the engine is one of the three rules below; the kernels
 // (Elementwise.reluBackward, Pooling.maxPool2dBackward / softMaxPool2dBackward) only loop over
-// elements and windows and call them.
+// elements and windows and apply them. The SIMD16 ReLU pullback evaluates the same FastMath
+// functions as `Gate.derivative` (bit-identical); the soft pool has a one-window rule
+// (`softWindowFactors`, reference) and a 16-windows rule (`softWindowFactors16`, fast kernel).
 //
 //   ReLU                dz_i  = dy_i * gate.derivative(z_i)
 //   max-pool, hard      dx_a += dy   for a = first argmax of the window (PyTorch), 0 elsewhere

@@ -221,15 +221,15 @@ public enum Pooling {
     /// in the softmax with value 0 but receive nothing; positions of a ceil-mode overhang beyond the
     /// padded input are not part of the window (as in PyTorch's ceil-mode windows).
     public static func naiveSoftMaxPool2dBackward(_ dy: Tensor, x: Tensor, _ g: PoolGeometry,
-                                             temperature: Float, detachWeights: Bool) -> Tensor {
+                                                  temperature: Float, detachWeights: Bool) -> Tensor {
         var dx = Tensor(zeros: x.shape)
         let inPlane = g.h * g.w, outPlane = g.outH * g.outW, kk = g.kernel * g.kernel
         x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { gp in dx.withUnsafeMutableBufferPointer { dp in
             let xb = xp.baseAddress!, gb = gp.baseAddress!, db = dp.baseAddress!
-            do { let planes = 0..<g.planes
-                var vals = [Float](repeating: 0, count: kk)
-                var where_ = [Int](repeating: -1, count: kk)   // flat input index, or -1 for padding
-                for p in planes {
+            var vals = [Float](repeating: 0, count: kk)
+            var where_ = [Int](repeating: -1, count: kk)   // flat input index, or -1 for padding
+            do {
+                for p in 0..<g.planes {
                     let src = xb + p * inPlane, d = db + p * inPlane
                     for oh in 0..<g.outH { for ow in 0..<g.outW {
                         let (hs, he) = g.window(oh, size: g.h), (ws, we) = g.window(ow, size: g.w)
