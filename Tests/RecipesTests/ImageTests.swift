@@ -148,6 +148,24 @@ final class ImageTests: XCTestCase {
         }
     }
 
+    func testUpsamplingAndDatasetTransformMatchTorchvision() throws {
+        // Imagenette-160 inputs are enlarged by Resize(256): upsampling path, landscape and square.
+        for stem in ["small_chelsea", "small_camera_gray"] {
+            let img = try JPEG.read(Self.golden.appendingPathComponent("fixtures/\(stem).jpg"))
+            let ours = try ImagePreprocessing.paperA(img)
+            let d = maxDiff(ours, try PNG.read(Self.golden.appendingPathComponent("paperA_\(stem).png")))
+            print("paper A pre-processing (upsampling) \(stem) \(img.width)x\(img.height) -> 224x224: max |ours - torchvision| = \(d)/255")
+            XCTAssertLessThanOrEqual(d, 1, stem)
+        }
+        let cam = try PNG.read(Self.images.appendingPathComponent("camera.png"))
+        let ours = try ImagePreprocessing.resizeThenCenterCrop(cam)
+        let d = maxDiff(ours, try PNG.read(Self.golden.appendingPathComponent("dataset_camera.png")))
+        print("dataset transform Resize(256)+CenterCrop(224) camera.png 512x512: max |ours - torchvision| = \(d)/255")
+        XCTAssertLessThanOrEqual(d, 1)
+        // The two pipelines really differ on square inputs.
+        XCTAssertNotEqual(ours, try ImagePreprocessing.paperA(cam))
+    }
+
     func testResampleFixedPointAgainstDoubleReference() {
         var rng = SeededRNG(seed: 11)
         // Smooth-ish random image so rounding, not aliasing, dominates the difference.
