@@ -89,6 +89,22 @@ def write_png16(path, arr16):
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+def write_png8_gamma(path, arr8, gamma100000):
+    """8-bit RGB PNG with a gAMA chunk far from sRGB; PIL ignores gAMA, and so must we."""
+    h, w, _ = arr8.shape
+    raw = b"".join(b"\x00" + arr8[y].tobytes() for y in range(h))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"gAMA", struct.pack(">I", gamma100000))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+write_png8_gamma(os.path.join(OUT, "fixtures", "gamma50000.png"), rgb, 50000)
+expected["gamma50000.png"] = np.asarray(Image.open(os.path.join(OUT, "fixtures", "gamma50000.png")).convert("RGB"))
+assert (expected["gamma50000.png"] == rgb).all()
+
 rgb16 = rng.integers(0, 65536, size=(5, 7, 3), dtype=np.uint16)
 rgb16[0, 0] = [0, 65535, 32896]   # exact multiples of 257 -> 0, 255, 128
 write_png16(os.path.join(OUT, "fixtures", "rgb16.png"), rgb16)
