@@ -91,14 +91,19 @@ final class StateDictTests: XCTestCase {
     }
 
     /// Optional full-size check (skipped unless PTH_LARGE is set): a torchvision-sized checkpoint and its safetensors twin,
-    /// e.g. written by `python golden/weights/make_large_check.py /tmp/large` (random-init resnet50, ~100 MB).
+    /// written by `golden/weights/make_large_check.py <prefix> <arch>` (random-init torchvision model; for densenet121 the
+    /// .pth has the legacy names, for vgg11_bn the .safetensors has timm's names; both are mapped to torchvision names).
     func testLargeCheckpointIfAvailable() throws {
         guard let base = ProcessInfo.processInfo.environment["PTH_LARGE"] else { throw XCTSkip("set PTH_LARGE=/path/prefix to run") }
+        let arch = ProcessInfo.processInfo.environment["PTH_LARGE_ARCH"] ?? "resnet50"
         let t0 = Date()
-        let pth = try StateDict(contentsOf: URL(fileURLWithPath: base + ".pth"))
+        var pth = try StateDict(contentsOf: URL(fileURLWithPath: base + ".pth"))
         let t1 = Date()
-        let ref = try StateDict(contentsOf: URL(fileURLWithPath: base + ".safetensors"))
+        var ref = try StateDict(contentsOf: URL(fileURLWithPath: base + ".safetensors"))
         let t2 = Date()
+        pth = try pth.mapped(StateDict.toTorchvisionNames(architecture: arch))
+        ref = try ref.mapped(StateDict.toTorchvisionNames(architecture: arch))
+        _ = try pth.matching(ref.names.map { ParameterSpec($0, ref.tensors[$0]!.shape) }, model: arch)
         let hash = try SHA256.hexDigest(ofFile: URL(fileURLWithPath: base + ".pth"))
         let t3 = Date()
         var maxDiff: Float = 0, count = 0
@@ -109,7 +114,7 @@ final class StateDictTests: XCTestCase {
             count += a.count
         }
         XCTAssertEqual(Set(pth.names), Set(ref.names))
-        print(String(format: "large: %d tensors, %d scalars; .pth load %.2f s, safetensors load %.2f s, SHA-256 %.2f s; max |diff| = %g",
+        print(String(format: "large \(arch): %d tensors, %d scalars; .pth load %.2f s, safetensors load %.2f s, SHA-256 %.2f s; max |diff| = %g",
                      pth.names.count, count, t1.timeIntervalSince(t0), t2.timeIntervalSince(t1), t3.timeIntervalSince(t2), maxDiff))
         print("sha256", hash)
         XCTAssertEqual(maxDiff, 0)
