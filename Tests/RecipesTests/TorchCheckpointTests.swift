@@ -35,7 +35,7 @@ final class TorchCheckpointTests: XCTestCase {
 
     func testViewsStridesSharedStorageAndDtypes() throws {
         try assertMatches("views.pth", "views.safetensors", order: [
-            "transposed", "strided", "shared.a", "shared.b", "half", "bf16", "double", "long", "scalar"])
+            "transposed", "strided", "shared.a", "shared.b", "half", "bf16", "double", "long", "scalar", "param"])
         let c = try TorchCheckpoint(contentsOf: fixture("views.pth"))
         // transposed = (arange(24).reshape(4,6)/8 - 1).t(): element [i,j] = (6j + i)/8 - 1
         let t = try XCTUnwrap(c.tensors["transposed"])

@@ -7,8 +7,8 @@ Fixtures (all tiny, committed):
   tiny_model.pth          state_dict of a torchvision-like net: conv (no bias), bn (incl. the int64
                           num_batches_tracked buffer), conv with bias, fc.  -> tiny_model.safetensors
   views.pth               non-contiguous tensor (a transposed view saved as such), two tensors viewing one
-                          storage at different offsets, a float16, a bfloat16, a float64 and an int64
-                          tensor.  -> views.safetensors (everything as float32, contiguous)
+                          storage at different offsets, a float16, a bfloat16, a float64, an int64 tensor,
+                          a 0-d tensor and an nn.Parameter.  -> views.safetensors (everything as float32, contiguous)
   dtypes16.safetensors    views.pth's "half" and "bf16" tensors stored as F16 / BF16 safetensors.
   malicious.pth           torch.save of an object whose __reduce__ returns (os.system, ('echo pwned > /tmp/pwned',)).
                           Must be refused by the loader without running anything.
@@ -72,6 +72,7 @@ def views():
     sd["double"] = torch.randn(3, dtype=torch.float64)
     sd["long"] = torch.tensor([3, -7, 1 << 20], dtype=torch.int64)
     sd["scalar"] = torch.tensor(2.5)
+    sd["param"] = nn.Parameter(torch.randn(3))      # pickled through torch._utils._rebuild_parameter
     assert not sd["transposed"].is_contiguous()
     assert sd["shared.a"].untyped_storage().data_ptr() == sd["shared.b"].untyped_storage().data_ptr()
     torch.save(sd, os.path.join(HERE, "views.pth"))
