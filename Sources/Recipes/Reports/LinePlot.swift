@@ -81,10 +81,11 @@ public struct LinePlot: Sendable {
         let f = raw / mag
         let step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag
         let start = floor(lo / step + 1e-9), end = ceil(hi / step - 1e-9)
-        // Multiply (not accumulate) so ticks land on exact multiples; snap -0 and 1e-17 noise to 0.
+        // Multiply (not accumulate), then round to the step's decimals so 3 * 0.2 prints as 0.6.
+        let scale = pow(10, max(0, -floor(log10(step))))
         return stride(from: start, through: end, by: 1).map { k in
-            let t = k * step
-            return abs(t) < step * 1e-9 ? 0 : t
+            let t = (k * step * scale).rounded() / scale
+            return t == 0 ? 0 : t                                   // no -0
         }
     }
 
