@@ -157,6 +157,14 @@ final class ReportTests: XCTestCase {
         let badShape = ImageGrid(cells: [[Tensor(zeros: [2, 4, 4])]])
         XCTAssertThrowsError(try badShape.render()) { XCTAssertTrue("\($0)".contains("[2, 4, 4]"), "\($0)") }
         XCTAssertThrowsError(try ImageGrid(cells: [[nil]]).render())
+
+        // A batch split like make_grid(nrow: 2): 5 images -> 3 rows, the last padded with nil.
+        let batch = Tensor(shape: [5, 1, 2, 2]) { Float($0) }
+        let rows = try ImageGrid.cells(fromBatch: batch, columns: 2)
+        XCTAssertEqual(rows.map(\.count), [2, 2, 2])
+        XCTAssertEqual(rows[2][0]?.scalars, [16, 17, 18, 19])
+        XCTAssertNil(rows[2][1])
+        XCTAssertThrowsError(try ImageGrid.cells(fromBatch: Tensor(zeros: [2, 2]), columns: 2))
     }
 
     // MARK: Tables
@@ -271,7 +279,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("<code>a &lt;/pre&gt; b</code>"))
         XCTAssertTrue(html.contains("Checks: 0/1 passed"))
         let mdOut = r.markdown()
-        XCTAssertTrue(mdOut.hasPrefix("# \\<script\\>alert('t')\\</script\\>\n"), mdOut)
+        XCTAssertTrue(mdOut.hasPrefix("# \\<script>alert('t')\\</script>\n"), mdOut)
         XCTAssertTrue(mdOut.contains("| \u{274C} FAIL | x\\<y "), mdOut)
     }
 
@@ -450,6 +458,8 @@ final class ReportTests: XCTestCase {
             - HTML in prose is shown as text: <b>not bold</b>
             """))
         report.add(.heading("Figure 1", level: 2))
+        try fig1Canvas.writePNG(to: dir.appendingPathComponent("standalone/fig1.png"))
+        XCTAssertEqual(try Self.decodeStoredPNG(Data(contentsOf: dir.appendingPathComponent("standalone/fig1.png"))), fig1Canvas)
         report.add(.canvas(fig1Canvas, file: "fig1.png", caption: "Perturbed minus clean, per-cell min-max; rows: images, columns: target classes."))
         report.add(.canvas(signedCanvas, file: "signed.png", caption: "Signed maps, blue-white-red symmetric per cell."))
         report.add(.heading("Curves", level: 2))

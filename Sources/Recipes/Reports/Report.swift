@@ -174,7 +174,7 @@ public struct Report: Sendable {
     static func mdInline(_ s: String) -> String {
         var out = ""
         for ch in s {
-            if "\\`*_[]<>#|".contains(ch) { out.append("\\") }
+            if "\\`*_[]<#|".contains(ch) { out.append("\\") }
             out.append(ch == "\n" ? " " : ch)
         }
         return out

@@ -72,7 +72,7 @@ public struct Table: Equatable, Sendable {
     // MARK: Markdown (GitHub pipe table)
 
     /// A GitHub-flavoured pipe table. Cells are data, shown literally: Markdown syntax characters
-    /// (`\ | < > * _ ` [ ]`) are backslash-escaped, newlines become spaces.
+    /// (`\ | < * _ ` [ ]`) are backslash-escaped, newlines become spaces.
     public func markdown() -> String {
         let n = columnCount
         guard n > 0 else { return "" }
@@ -80,7 +80,7 @@ public struct Table: Equatable, Sendable {
             var out = ""
             for ch in s {
                 if ch == "\n" || ch == "\r" || ch == "\r\n" { out.append(" "); continue }
-                if "\\|<>*_`[]".contains(ch) { out.append("\\") }
+                if "\\|<*_`[]".contains(ch) { out.append("\\") }
                 out.append(ch)
             }
             return out
