@@ -440,6 +440,7 @@ final class ReportTests: XCTestCase {
                   markers: true, dashed: true),
         ]
         var spectrum = LinePlot(title: "Gram eigenvalue e.c.d.f.", xLabel: "eigenvalue", yLabel: "fraction <= x")
+        spectrum.legendPosition = .bottomRight
         for d in [2, 4, 8] {
             let values = (0..<200).map { _ in Double(rng.uniform()) * Double(d) / 4 + 0.5 }
             spectrum.series.append(LinePlot.ecdf(name: "d = \(d)", values: values))
