@@ -136,21 +136,30 @@ final class TorchCheckpointTests: XCTestCase {
         }
     }
 
-    /// Corrupted files never crash: 3000 seeded single-byte changes (and the unprotected data.pkl bytes, which are
-    /// CRC-checked only as a whole) either load or throw a WeightsError naming the file.
+    /// Corrupted files never crash and never load wrong numbers: 3000 seeded single-byte changes at random
+    /// positions either throw a WeightsError naming the file, or (when they hit bytes nothing reads, such as ZIP
+    /// alignment padding and timestamps) load exactly the original tensors. The pickle VM alone is also fed
+    /// mutated data.pkl bytes (no CRC in the way).
     func testByteFlipsNeverCrash() throws {
         var rng = SeededRNG(seed: 42)
         var thrown = 0, loaded = 0
         for name in ["tiny_model.pth", "views.pth", "zip64.pth"] {
             let original = try Data(contentsOf: fixture(name))
+            let clean = try TorchCheckpoint(data: original, file: name)
             for _ in 0..<1000 {
                 var d = original
                 d[rng.below(d.count)] = UInt8(truncatingIfNeeded: rng.nextUInt64())
-                do { _ = try TorchCheckpoint(data: d, file: "flip-\(name)"); loaded += 1 } catch let e as WeightsError {
+                do {
+                    let c = try TorchCheckpoint(data: d, file: "flip-\(name)")
+                    XCTAssertEqual(c.names, clean.names, "a corrupted \(name) loaded different names")
+                    XCTAssertEqual(c.tensors, clean.tensors, "a corrupted \(name) loaded different values")
+                    loaded += 1
+                } catch let e as WeightsError {
                     XCTAssertEqual(e.file, "flip-\(name)"); thrown += 1
                 }
             }
         }
+        XCTAssertEqual(thrown + loaded, 3000)
         // The pickle VM alone on mutated data.pkl (no CRC in the way).
         let zip = try ZipArchive(contentsOf: fixture("tiny_model.pth"))
         let pkl = try zip.data(for: zip.names.first { $0.hasSuffix("data.pkl") }!)
@@ -161,7 +170,7 @@ final class TorchCheckpointTests: XCTestCase {
             var vm = RestrictedUnpickler(data: d, file: "p")
             do { _ = try vm.load() } catch { vmThrown += 1 }
         }
-        print("byte flips: \(loaded) loaded, \(thrown) refused; data.pkl mutations: \(vmThrown)/3000 refused")
-        XCTAssertGreaterThan(thrown, 2500)
+        print("byte flips: \(loaded) loaded unchanged, \(thrown) refused; data.pkl mutations: \(vmThrown)/3000 refused")
+        XCTAssertGreaterThan(thrown, 1000, "most flips land in checked bytes (headers, CRC-protected entries)")
     }
 }
