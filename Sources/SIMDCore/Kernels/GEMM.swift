@@ -34,10 +34,10 @@ public enum GEMM {
     public static let nr = 32
     /// Depth of a packed block: the B micro-panel (KC x NR x 4 B = 32 KB) lives in L1/L2.
     public static let kc = 256
-    /// Rows of a packed A block (multiple of `mr`): 96 x 256 x 4 B = 96 KB in L2.
-    public static let mc = 96
-    /// Columns of a packed B block (multiple of `nr`): 256 x 512 x 4 B = 512 KB.
-    public static let nc = 512
+    /// Rows of a packed A block (multiple of `mr`): 192 x 256 x 4 B = 192 KB in L2.
+    public static let mc = 192
+    /// Columns of a packed B block (multiple of `nr`): 256 x 1024 x 4 B = 1 MB (L2/L3).
+    public static let nc = 1024
 
     // MARK: Public entry points
 
