@@ -208,7 +208,9 @@ func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
           + pad("dx ms", 8) + pad("GFLOPS", 8) + pad("%pk", 6) + pad("speed", 7))
     var totals = (ours: 0.0, oursDx: 0.0, torch: 0.0, torchDx: 0.0, flops: 0.0)
     var threeByThree: [(name: String, frac: Double)] = []
+    let only = ProcessInfo.processInfo.environment["BENCH_ONLY"]   // substring of a layer name
     for (i, s) in resnet50Convs.enumerated() {
+        if let only, !s.name.contains(only) { continue }
         let g = ConvGeometry(inChannels: s.cin, height: s.hw, width: s.hw, outChannels: s.cout,
                              kernelHeight: s.k, kernelWidth: s.k, strideH: s.stride, strideW: s.stride, padH: s.pad, padW: s.pad)
         let x = randomBuffer(s.cin * s.hw * s.hw, seed: 3), w = randomBuffer(s.cout * g.k, seed: 4)
@@ -249,7 +251,7 @@ let o = parseOptions()
 Parallel.$threadCount.withValue(o.threads) {
     print("bench \(o.mode): \(o.threads) thread(s), repeat \(o.repeats), \(ProcessInfo.processInfo.activeProcessorCount) cores")
     var peak2: Double? = nil
-    if o.mode == "peak" || o.mode == "all" || o.mode == "conv" || o.mode == "gemm" {
+    if ProcessInfo.processInfo.environment["BENCH_NO_PEAK"] != "1" {   // (=1 when profiling one layer)
         let p1 = measurePeak(workers: 1, repeats: o.repeats)
         let p2 = measurePeak(workers: 2, repeats: o.repeats)
         peak2 = p2

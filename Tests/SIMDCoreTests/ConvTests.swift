@@ -15,6 +15,11 @@ final class ConvTests: XCTestCase {
         Case(n: 1, cin: 2, h: 6, w: 7, cout: 3, k: 3, stride: 1, pad: 3, kw: nil),      // pad > k-1 (general dx path)
         Case(n: 1, cin: 3, h: 9, w: 10, cout: 4, k: 3, stride: 3, pad: 2, kw: 2),       // non-square kernel, stride 3
         Case(n: 1, cin: 70, h: 40, w: 37, cout: 20, k: 3, stride: 1, pad: 1, kw: nil),  // K > KC, N > NC
+        // Small feature maps with many channels: GEMM computes Y^T (transposed store) and the
+        // stride-1 input gradient packs the flipped kernel as the wide operand.
+        Case(n: 2, cin: 40, h: 6, w: 5, cout: 36, k: 3, stride: 1, pad: 1, kw: nil),
+        Case(n: 1, cin: 30, h: 9, w: 9, cout: 50, k: 3, stride: 2, pad: 1, kw: nil),
+        Case(n: 1, cin: 64, h: 7, w: 7, cout: 48, k: 1, stride: 1, pad: 0, kw: nil),
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -47,7 +52,7 @@ final class ConvTests: XCTestCase {
 
     func testThreadCountIndependence() throws {
         var rng = SeededRNG(seed: 5)
-        for c in [Self.cases[3], Self.cases[4], Self.cases[9]] {
+        for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)

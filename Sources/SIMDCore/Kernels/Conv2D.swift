@@ -128,16 +128,16 @@ public enum Conv2D {
         if g.strideH == 1 && g.strideW == 1 && g.padH <= kh - 1 && g.padW <= kw - 1 {
             // Transposed conv as a forward conv: w'[ci, co, ky, kx] = w[co, ci, kh-1-ky, kw-1-kx],
             // padding k-1-p; output size (Hout + 2(k-1-p) - k + 1) = H.
-            var flipped = [Float](repeating: 0, count: cout * cin * kh * kw)
-            for co in 0..<cout { for ci in 0..<cin { for ky in 0..<kh { for kx in 0..<kw {
-                flipped[((ci * cout + co) * kh + ky) * kw + kx] = weight[((co * cin + ci) * kh + (kh - 1 - ky)) * kw + (kw - 1 - kx)]
-            } } } }
             let t = ConvGeometry(inChannels: cout, height: g.outHeight, width: g.outWidth, outChannels: cin,
                                  kernelHeight: kh, kernelWidth: kw, strideH: 1, strideW: 1,
                                  padH: kh - 1 - g.padH, padW: kw - 1 - g.padW)
             precondition(t.outHeight == g.height && t.outWidth == g.width)
-            flipped.withUnsafeBufferPointer { fp in
-                forward(x: dy, batch: batch, weight: fp.baseAddress!, bias: nil, t, y: dx)
+            // The flipped kernel is read straight from `weight` while packing (no copy: a fresh
+            // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
+            let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)
+            for img in 0..<batch {
+                GEMM.run(m: cin, n: g.inPixels, k: t.k, a: a, b: Im2ColPackB(x: dy + img * dyStride, g: t),
+                         c: dx + img * dxStride, ldc: g.inPixels, accumulate: false)
             }
             return
         }
@@ -267,5 +267,46 @@ public enum Conv2D {
         } } } }
         return (Tensor(shape: weightShape, scalars: dw.map { Float($0) }),
                 Tensor(shape: [g.outChannels], scalars: db.map { Float($0) }))
+    }
+}
+
+// MARK: Flipped kernel packer (stride-1 input gradient)
+
+/// A'[ci, (co, ky, kx)] = w[co, ci, kh-1-ky, kw-1-kx]: the kernel of the transposed convolution,
+/// read from w [Cout, Cin, kh, kw] (flipping ky and kx reverses each flattened kh*kw block).
+struct FlippedWeightPackA: GEMMPackA {
+    let weight: UnsafePointer<Float>
+    let cin: Int, cout: Int, area: Int
+
+    @inline(__always) func element(_ ci: Int, _ co: Int, _ t: Int) -> Float {
+        weight[(co * cin + ci) * area + area - 1 - t]
+    }
+
+    func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
+        let mr = GEMM.mr
+        for t0 in stride(from: 0, to: mc, by: mr) {
+            let panel = dst + t0 * kc, rows = Swift.min(mr, mc - t0)
+            var co = k0 / area, t = k0 % area
+            for p in 0..<kc {
+                let d = panel + p * mr
+                for r in 0..<rows { d[r] = element(i0 + t0 + r, co, t) }
+                for r in rows..<mr { d[r] = 0 }
+                t += 1; if t == area { t = 0; co += 1 }
+            }
+        }
+    }
+
+    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
+        let nr = GEMM.nr
+        for c0 in stride(from: 0, to: nc, by: nr) {
+            let panel = dst + c0 * kc, w = Swift.min(nr, nc - c0)
+            var co = k0 / area, t = k0 % area
+            for p in 0..<kc {
+                let d = panel + p * nr
+                for c in 0..<w { d[c] = element(i0 + c0 + c, co, t) }
+                for c in w..<nr { d[c] = 0 }
+                t += 1; if t == area { t = 0; co += 1 }
+            }
+        }
     }
 }

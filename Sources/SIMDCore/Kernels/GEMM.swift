@@ -102,9 +102,26 @@ public enum GEMM {
                                                   c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
         guard m > 0, n > 0 else { return }
         if k == 0 {
-            if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+            if !accumulate {
+                for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) }
+            }
             return
         }
+        // Small N (e.g. 7x7 or 14x14 feature maps): padding N to 32-wide panels wastes up to a third of
+        // the FMAs, padding M to 6 rows almost nothing. Then compute C^T = op(B)^T · op(A)^T (same
+        // per-element FMA order) and store the tiles transposed. Depends on the shape only.
+        if m >= 4 * mr && Double(roundUp(n, nr)) / Double(n) > Double(roundUp(m, mr)) / Double(m) + 0.05 {
+            partitioned(m: n, n: m, k: k, a: SwappedA(b: b), b: SwappedB(a: a), c: c, ldc: ldc,
+                        accumulate: accumulate, transposeC: true)
+        } else {
+            partitioned(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, transposeC: false)
+        }
+    }
+
+    /// Splits C statically over the workers; each runs `block` on its share.
+    static func partitioned<PA: GEMMPackA, PB: GEMMPackB>(m: Int, n: Int, k: Int, a: PA, b: PB,
+                                                          c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                                          transposeC: Bool) {
         let panelsN = (n + nr - 1) / nr, panelsM = (m + mr - 1) / mr
         let threads = Parallel.threadCount
         // Split C by columns when there are enough panels (each worker packs its own B columns and
@@ -112,19 +129,20 @@ public enum GEMM {
         if panelsN >= 4 * threads || panelsN >= panelsM {
             Parallel.forEachChunk(count: panelsN) { r in
                 block(rows: 0..<m, cols: (r.lowerBound * nr)..<Swift.min(n, r.upperBound * nr),
-                      k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+                      k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, transposeC: transposeC)
             }
         } else {
             Parallel.forEachChunk(count: panelsM) { r in
                 block(rows: (r.lowerBound * mr)..<Swift.min(m, r.upperBound * mr), cols: 0..<n,
-                      k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate)
+                      k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, transposeC: transposeC)
             }
         }
     }
 
     /// One worker's share: C[rows, cols], single-threaded.
     static func block<PA: GEMMPackA, PB: GEMMPackB>(rows: Range<Int>, cols: Range<Int>, k: Int, a: PA, b: PB,
-                                                    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool) {
+                                                    c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
+                                                    transposeC: Bool) {
         let kcMax = Swift.min(kc, k)
         let ncMax = Swift.min(nc, roundUp(cols.count, nr)), mcMax = Swift.min(mc, roundUp(rows.count, mr))
         let bufB = UnsafeMutableRawPointer.allocate(byteCount: kcMax * ncMax * 4, alignment: 64)
@@ -150,6 +168,18 @@ public enum GEMM {
                         for ir in stride(from: 0, to: mcur, by: mr) {
                             let mh = Swift.min(mr, mcur - ir)
                             let ap = UnsafePointer(bufA + ir * kcur)
+                            if transposeC {
+                                // Safe: this worker owns rows `rows` and columns `cols` of the
+                                // (logical) product, i.e. these transposed C positions.
+                                microKernel6x32(kcur, ap, bp, tile, nr, false)
+                                let ct = c + (jc + jr) * ldc + ic + ir
+                                for j in 0..<nw {
+                                    let ccol = ct + j * ldc
+                                    if acc { for i in 0..<mh { ccol[i] += tile[i * nr + j] } }
+                                    else { for i in 0..<mh { ccol[i] = tile[i * nr + j] } }
+                                }
+                                continue
+                            }
                             let cp = c + (ic + ir) * ldc + jc + jr
                             if mh == mr && nw == nr {
                                 microKernel6x32(kcur, ap, bp, cp, ldc, acc)
@@ -220,16 +250,46 @@ public enum GEMM {
 /// (r, p) at `[p*MR + r]`; rows past `mc` are zero.
 protocol GEMMPackA {
     func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int)
+    /// Packs depth k0..<k0+kc, columns i0..<i0+nc of op(A)^T (i.e. rows of op(A)) as NR-column panels.
+    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int)
 }
 
 /// Packs a KC x NC block of op(B) into NR-column panels: panel t at `dst + t*NR*kc`, element
 /// (p, c) at `[p*NR + c]`; columns past `nc` are zero.
 protocol GEMMPackB {
     func pack(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, j0: Int, nc: Int)
+    /// Packs rows j0..<j0+mc of op(B)^T (i.e. columns of op(B)), depth k0..<k0+kc, as MR-row panels.
+    func packTransposedAsA(into dst: UnsafeMutablePointer<Float>, j0: Int, mc: Int, k0: Int, kc: Int)
+}
+
+/// The transposed product C^T = op(B)^T · op(A)^T reuses the packers with their roles swapped.
+struct SwappedA<PB: GEMMPackB>: GEMMPackA {
+    let b: PB
+    func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
+        b.packTransposedAsA(into: dst, j0: i0, mc: mc, k0: k0, kc: kc)
+    }
+    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
+        b.pack(into: dst, k0: k0, kc: kc, j0: i0, nc: nc)
+    }
+}
+
+struct SwappedB<PA: GEMMPackA>: GEMMPackB {
+    let a: PA
+    func pack(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, j0: Int, nc: Int) {
+        a.packTransposedAsB(into: dst, k0: k0, kc: kc, i0: j0, nc: nc)
+    }
+    func packTransposedAsA(into dst: UnsafeMutablePointer<Float>, j0: Int, mc: Int, k0: Int, kc: Int) {
+        a.pack(into: dst, i0: j0, mc: mc, k0: k0, kc: kc)
+    }
 }
 
 /// op(A) from a strided matrix.
 struct MatrixPackA: GEMMPackA {
+    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
+        // op(A)^T[p, i] = op(A)[i, p]: the same storage read as a B matrix with the opposite flag.
+        MatrixPackB(base: base, ld: ld, transposed: !transposed).pack(into: dst, k0: k0, kc: kc, j0: i0, nc: nc)
+    }
+
     let base: UnsafePointer<Float>
     let ld: Int
     let transposed: Bool
@@ -259,6 +319,10 @@ struct MatrixPackA: GEMMPackA {
 
 /// op(B) from a strided matrix.
 struct MatrixPackB: GEMMPackB {
+    func packTransposedAsA(into dst: UnsafeMutablePointer<Float>, j0: Int, mc: Int, k0: Int, kc: Int) {
+        MatrixPackA(base: base, ld: ld, transposed: !transposed).pack(into: dst, i0: j0, mc: mc, k0: k0, kc: kc)
+    }
+
     let base: UnsafePointer<Float>
     let ld: Int
     let transposed: Bool
@@ -269,10 +333,17 @@ struct MatrixPackB: GEMMPackB {
             let panel = dst + t * kc
             let w = Swift.min(nr, nc - t)
             if transposed {
-                // B stored [N, ld]: column c of the panel is contiguous in memory.
-                for cc in 0..<w {
-                    let src = base + (j0 + t + cc) * ld + k0
-                    for p in 0..<kc { panel[p * nr + cc] = src[p] }
+                // B stored [N, ld]: column c of the panel is contiguous in memory. Walk 8 depths at a
+                // time so the 32 source rows' cache lines are reused while the panel fills row by row.
+                let src = base + (j0 + t) * ld + k0
+                var p0 = 0
+                while p0 < kc {
+                    let pe = Swift.min(kc, p0 + 8)
+                    for cc in 0..<w {
+                        let s = src + cc * ld
+                        for p in p0..<pe { panel[p * nr + cc] = s[p] }
+                    }
+                    p0 = pe
                 }
                 if w < nr { for p in 0..<kc { (panel + p * nr + w).update(repeating: 0, count: nr - w) } }
             } else if w == nr {

@@ -90,6 +90,37 @@ struct Im2ColPackB: GEMMPackB {
     }
 }
 
+extension Im2ColPackB {
+    /// col^T as MR-row panels (small feature maps, where GEMM computes Y^T): panel t, element
+    /// (r, p) = col[k0 + p, j0 + t + r], zero for pixels past `mc`.
+    func packTransposedAsA(into dst: UnsafeMutablePointer<Float>, j0: Int, mc: Int, k0: Int, kc: Int) {
+        let mr = GEMM.mr
+        let kh = g.kernelHeight, kw = g.kernelWidth, H = g.height, W = g.width
+        var iyBase = [Int](repeating: 0, count: mr), ixBase = iyBase
+        for t in stride(from: 0, to: mc, by: mr) {
+            let panel = dst + t * kc
+            let rows = Swift.min(mr, mc - t)
+            for r in 0..<mr {
+                let j = j0 + t + Swift.min(r, rows - 1)
+                iyBase[r] = (j / g.outWidth) * g.strideH - g.padH
+                ixBase[r] = (j % g.outWidth) * g.strideW - g.padW
+            }
+            var ci = k0 / (kh * kw), rem = k0 % (kh * kw)
+            var ky = rem / kw, kx = rem % kw
+            for p in 0..<kc {
+                let d = panel + p * mr, plane = x + ci * H * W
+                for r in 0..<rows {
+                    let iy = iyBase[r] + ky, ix = ixBase[r] + kx
+                    d[r] = (iy >= 0 && iy < H && ix >= 0 && ix < W) ? plane[iy * W + ix] : 0
+                }
+                for r in rows..<mr { d[r] = 0 }
+                kx += 1
+                if kx == kw { kx = 0; ky += 1; if ky == kh { ky = 0; ci += 1 } }
+            }
+        }
+    }
+}
+
 // MARK: Explicit im2col / col2im
 
 enum Im2Col {
