@@ -66,6 +66,17 @@ final class GEMMTests: XCTestCase {
         print("GEMM awkward shapes: max |fast - reference| = \(worst)")
     }
 
+    func testSingleRow() {
+        // m = 1 takes the GEMV path (dot products, or row updates without packing).
+        var worst: Float = 0
+        for n in [1, 15, 16, 33, 1000] { for k in [1, 31, 32, 77, 600] { for tA in [false, true] { for tB in [false, true] {
+            let (d, mag) = compare(m: 1, n: n, k: k, tA: tA, tB: tB, accumulate: (n + k) % 2 == 1)
+            XCTAssertLessThanOrEqual(d, 1e-5 * max(1, mag) * Float(k).squareRoot(), "n\(n) k\(k) tA\(tA) tB\(tB)")
+            worst = max(worst, d)
+        } } } }
+        print("GEMV (m = 1): max |fast - reference| = \(worst)")
+    }
+
     func testLargeMultiBlock() {
         // Crosses MC, NC and KC block boundaries and edge tiles in every dimension.
         let (d, mag) = compare(m: 197, n: 1090, k: 530, tA: false, tB: false, accumulate: true)
@@ -92,11 +103,15 @@ final class GEMMTests: XCTestCase {
     func testThreadCountIndependence() throws {
         var rng = SeededRNG(seed: 9)
         // Column-partitioned (large N) and row-partitioned (small N) shapes.
-        for (m, n, k) in [(70, 1000, 300), (300, 49, 700), (13, 13, 13)] {
+        for (m, n, k) in [(70, 1000, 300), (300, 49, 700), (13, 13, 13), (1, 3000, 500)] {
             let a = rng.uniformTensor([m, k], bound: 1), b = rng.uniformTensor([k, n], bound: 1)
+            let bt = rng.uniformTensor([n, k], bound: 1)
             let one = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(a, b) }
             let two = try Parallel.$threadCount.withValue(2) { try GEMM.matmul(a, b) }
             let three = try Parallel.$threadCount.withValue(3) { try GEMM.matmul(a, b) }
+            let oneT = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(a, bt, transposeB: true) }
+            let twoT = try Parallel.$threadCount.withValue(2) { try GEMM.matmul(a, bt, transposeB: true) }
+            XCTAssertEqual(oneT.scalars, twoT.scalars, "\(m)x\(n)x\(k) B^T: 1 vs 2 threads")
             XCTAssertEqual(one.scalars, two.scalars, "\(m)x\(n)x\(k): 1 vs 2 threads")
             XCTAssertEqual(one.scalars, three.scalars, "\(m)x\(n)x\(k): 1 vs 3 threads")
         }

@@ -47,6 +47,12 @@ public enum GEMM {
                                 a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
                                 b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
                                 c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+        if m == 1 && k > 0 && n > 0 {
+            // One row (batch-1 linear layers): memory-bound, packing B would double the traffic.
+            gemv(n: n, k: k, x: a, incx: transposeA ? lda : 1, b: b, ldb: ldb, transposeB: transposeB,
+                 y: c, accumulate: accumulate)
+            return
+        }
         run(m: m, n: n, k: k,
             a: MatrixPackA(base: a, ld: lda, transposed: transposeA),
             b: MatrixPackB(base: b, ld: ldb, transposed: transposeB),
@@ -91,6 +97,55 @@ public enum GEMM {
                     s += av * bv
                 }
                 c[i * ldc + j] = accumulate ? c[i * ldc + j] + s : s
+            }
+        }
+    }
+
+    // MARK: Single row
+
+    /// y[1,N] (+)= x[1,K] · op(B). With B^T ([N, ldb]) each y[j] is a dot product of contiguous
+    /// rows; otherwise y += x[p] · B[p, :] row by row. Workers own disjoint ranges of j and every
+    /// y[j] is summed in the same order, so the result does not depend on the thread count.
+    static func gemv(n: Int, k: Int, x: UnsafePointer<Float>, incx: Int, b: UnsafePointer<Float>, ldb: Int,
+                     transposeB: Bool, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        typealias V = SIMD16<Float>
+        let xs = UnsafeMutablePointer<Float>.allocate(capacity: k)   // contiguous copy of x
+        defer { xs.deallocate() }
+        for p in 0..<k { xs[p] = x[p * incx] }
+        if transposeB {
+            Parallel.forEachChunk(count: n, minChunk: 16) { js in
+                for j in js {
+                    // Safe: y[j] is written only by the worker owning j.
+                    let row = UnsafeRawPointer(b + j * ldb), xr = UnsafeRawPointer(xs)
+                    var acc0 = V(), acc1 = V()
+                    var p = 0
+                    while p + 32 <= k {
+                        acc0.addProduct(row.loadUnaligned(fromByteOffset: p * 4, as: V.self), xr.loadUnaligned(fromByteOffset: p * 4, as: V.self))
+                        acc1.addProduct(row.loadUnaligned(fromByteOffset: p * 4 + 64, as: V.self), xr.loadUnaligned(fromByteOffset: p * 4 + 64, as: V.self))
+                        p += 32
+                    }
+                    var s = (acc0 + acc1).sum()
+                    while p < k { s += b[j * ldb + p] * xs[p]; p += 1 }
+                    y[j] = accumulate ? y[j] + s : s
+                }
+            }
+        } else {
+            Parallel.forEachChunk(count: (n + 15) / 16, minChunk: 4) { blocks in
+                // Safe: this worker owns y[j] for j in its 16-wide blocks.
+                let j0 = blocks.lowerBound * 16, j1 = Swift.min(n, blocks.upperBound * 16)
+                if !accumulate { (y + j0).update(repeating: 0, count: j1 - j0) }
+                for p in 0..<k {
+                    let xv = xs[p], row = b + p * ldb
+                    var j = j0
+                    while j + 16 <= j1 {
+                        let yr = UnsafeMutableRawPointer(y + j)
+                        var v = yr.loadUnaligned(as: V.self)
+                        v.addProduct(V(repeating: xv), UnsafeRawPointer(row + j).loadUnaligned(as: V.self))
+                        yr.storeBytes(of: v, as: V.self)
+                        j += 16
+                    }
+                    while j < j1 { y[j] += xv * row[j]; j += 1 }
+                }
             }
         }
     }
