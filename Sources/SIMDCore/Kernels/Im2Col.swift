@@ -47,7 +47,9 @@ struct Im2ColPackB: GEMMPackB {
         let kh = g.kernelHeight, kw = g.kernelWidth, H = g.height, W = g.width
         let sw = g.strideW, wout = g.outWidth
         // Runs of panel columns that lie in one output row: (first column, count, iy0, ix0).
-        var runStart = [Int](repeating: 0, count: nr + 1), runLen = runStart, runIY = runStart, runIX = runStart
+        let scratch = UnsafeMutablePointer<Int>.allocate(capacity: 4 * (nr + 1))
+        defer { scratch.deallocate() }
+        let runStart = scratch, runLen = scratch + (nr + 1), runIY = scratch + 2 * (nr + 1), runIX = scratch + 3 * (nr + 1)
         for t in stride(from: 0, to: nc, by: nr) {
             let panel = dst + t * kc
             let w = Swift.min(nr, nc - t)
@@ -68,21 +70,28 @@ struct Im2ColPackB: GEMMPackB {
                 for r in 0..<runs {
                     let dr = d + runStart[r], len = runLen[r]
                     let iy = runIY[r] + ky
-                    if iy < 0 || iy >= H { dr.update(repeating: 0, count: len); continue }
+                    if iy < 0 || iy >= H { for c in 0..<len { dr[c] = 0 }; continue }
                     let row = plane + iy * W
                     let ix0 = runIX[r] + kx
-                    // Valid columns c satisfy 0 <= ix0 + c*sw < W.
-                    let lo = ix0 >= 0 ? 0 : Swift.min(len, (-ix0 + sw - 1) / sw)
-                    let hi = ix0 >= W ? 0 : Swift.max(lo, Swift.min(len, (W - 1 - ix0) / sw + 1))
-                    if lo > 0 { dr.update(repeating: 0, count: lo) }
+                    // Valid columns c satisfy 0 <= ix0 + c*sw < W (no division when sw == 1: this
+                    // runs once per run and k row, and an integer divide costs as much as the copy).
+                    let lo: Int, hi: Int
+                    if sw == 1 {
+                        lo = Swift.min(len, Swift.max(0, -ix0))
+                        hi = Swift.max(lo, Swift.min(len, W - ix0))
+                    } else {
+                        lo = ix0 >= 0 ? 0 : Swift.min(len, (-ix0 + sw - 1) / sw)
+                        hi = ix0 >= W ? lo : Swift.max(lo, Swift.min(len, (W - 1 - ix0) / sw + 1))
+                    }
+                    for c in 0..<lo { dr[c] = 0 }
                     if sw == 1 {
                         for c in lo..<hi { dr[c] = row[ix0 + c] }
                     } else {
                         for c in lo..<hi { dr[c] = row[ix0 + c * sw] }
                     }
-                    if hi < len { (dr + hi).update(repeating: 0, count: len - hi) }
+                    for c in hi..<len { dr[c] = 0 }
                 }
-                if w < nr { (d + w).update(repeating: 0, count: nr - w) }
+                for c in w..<nr { d[c] = 0 }
                 kx += 1
                 if kx == kw { kx = 0; ky += 1; if ky == kh { ky = 0; ci += 1 } }
             }
