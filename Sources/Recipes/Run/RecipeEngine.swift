@@ -150,6 +150,12 @@ public enum RecipeEngine {
             ctx.markdown(golden.provenance)
             ctx.add(.checks(outcome.checks))
         }
+        if verify || updateGoldens {
+            for claim in ctx.failedRequiredClaims {
+                passed = false
+                verifyLines.append("required claim does not hold: \(claim)")
+            }
+        }
         try writeMetrics(ctx)
         manifest.verification = (verify || updateGoldens) ? (passed ? "passed" : "failed") : "not run"
         try AtomicFile.write(try manifest.json(), to: dir.appendingPathComponent("manifest.json"))
