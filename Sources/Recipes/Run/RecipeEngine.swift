@@ -79,8 +79,9 @@ public enum RecipeEngine {
         let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: dir)
         var manifest = Manifest(recipe: recipe, parameters: plan.parameters, settings: settings)
         manifest.recordInput(URL(fileURLWithPath: recipe.file))
-        try AtomicFile.write(try Data(contentsOf: URL(fileURLWithPath: recipe.file)), to: dir.appendingPathComponent("recipe.yaml"))
-        try ctx.write(plan.parameters.lines.joined(separator: "\n") + "\n", to: "resolved.txt")
+        // The recipe as run; written with the report at the end, so a run that fails part way
+        // leaves the previous run's recipe.yaml / resolved.txt beside its report.
+        let recipeBytes = try Data(contentsOf: URL(fileURLWithPath: recipe.file))
 
         let narrate = ctx.narrator
         narrate.say("▶ \(recipe.title)  [\(recipe.name)]  → \(dir.path)")
@@ -156,6 +157,8 @@ public enum RecipeEngine {
                 verifyLines.append("required claim does not hold: \(claim)")
             }
         }
+        try AtomicFile.write(recipeBytes, to: dir.appendingPathComponent("recipe.yaml"))
+        try ctx.write(plan.parameters.lines.joined(separator: "\n") + "\n", to: "resolved.txt")
         try writeMetrics(ctx)
         manifest.verification = (verify || updateGoldens) ? (passed ? "passed" : "failed") : "not run"
         try AtomicFile.write(try manifest.json(), to: dir.appendingPathComponent("manifest.json"))
