@@ -176,8 +176,21 @@ public enum RecipeEngine {
     // MARK: Helpers
 
     static func prepareDirectory(_ dir: URL) throws {
+        // Name the part of the path that is in the way: Foundation only says "error 512".
+        var p = dir.path.hasPrefix("/") ? dir.path : FileManager.default.currentDirectoryPath + "/" + dir.path
+        p = (p as NSString).standardizingPath
+        var isDirectory: ObjCBool = false
+        while p.count > 1 {
+            if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else {
+                    throw RecipeError("cannot create run directory \(dir.path): \(p) is a file, not a directory (choose another with --out)")
+                }
+                break
+            }
+            p = (p as NSString).deletingLastPathComponent
+        }
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw RecipeError("cannot create run directory \(dir.path): \(error.localizedDescription)")
+            throw RecipeError("cannot create run directory \(dir.path): \(error.localizedDescription) (choose another with --out)")
         }
         guard FileManager.default.isWritableFile(atPath: dir.path) else {
             throw RecipeError("run directory \(dir.path) is not writable (choose another with --out)")
