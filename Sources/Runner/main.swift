@@ -145,9 +145,10 @@ do {
         print(Runner.fullMessage(for: error))
         Foundation.exit(0)
     }
-    let message = Runner.fullMessage(for: error)
-    FileHandle.standardError.write(Data("runner: \(message)\n".utf8))
-    if error is ValidationError || code == .validationFailure {
+    var message = Runner.fullMessage(for: error)
+    if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }   // we say "error:" ourselves
+    FileHandle.standardError.write(Data("runner: error: \(message)\n".utf8))
+    if (error is ValidationError || code == .validationFailure) && !message.contains("--help") {
         FileHandle.standardError.write(Data("(see `runner --help`)\n".utf8))
     }
     Foundation.exit(2)
