@@ -283,6 +283,32 @@ final class RecipeEngineTests: XCTestCase {
         XCTAssertTrue(t.hasSuffix("unknown key 'lable'; did you mean 'label'?") || t.contains("unknown key 'lable'"), t)
     }
 
+    func testLoadDataSelections() throws {
+        // (with: settings, expected count); mnist5k's test split has 100 images per class.
+        let cases: [(String, Int)] = [
+            ("{dataset: mnist5k, split: test}", 1000),
+            ("{dataset: mnist5k, split: train}", 4000),
+            ("{dataset: mnist5k, split: test, per_class: 3}", 30),
+            ("{dataset: mnist5k, split: test, per_class: 3, classes: [4, 7]}", 6),
+            ("{dataset: mnist5k, split: test, classes: [4, 7]}", 200),
+            ("{dataset: mnist5k, split: test, classes: [4, 7], limit: 150}", 150),
+            ("{dataset: mnist5k, split: test, limit: 5000}", 1000),
+        ]
+        for (i, (with, count)) in cases.enumerated() {
+            let path = try write("title: x\ncells:\n  - step: load_data\n    id: d\n    with: \(with)\n", name: "d\(i)")
+            let r = try RecipeEngine.run(settings(path, out: tmp.appendingPathComponent("d\(i)").path), verify: false, updateGoldens: false)
+            XCTAssertTrue(r.summary.split(separator: "\n").contains("metric d.count = \(count)"), "\(with): \(r.summary)")
+        }
+        for (with, message) in [("{dataset: mnist5k, split: test, classes: [10]}", "class 10 is outside 0..<10"),
+                                ("{dataset: mnist5k, split: test, per_class: 101}", "has only 100 images")] {
+            let path = try write("title: x\ncells:\n  - step: load_data\n    id: d\n    with: \(with)\n", name: "bad")
+            let t = errorText { try RecipeEngine.run(self.settings(path), verify: false, updateGoldens: false) }
+            XCTAssertTrue(t.hasPrefix("\(path):3: step 'd' (load_data) failed: ") && t.contains(message), t)
+        }
+        let zero = try write("title: x\ncells:\n  - step: load_data\n    with: {dataset: mnist5k, split: test, per_class: 0}\n", name: "zero")
+        XCTAssertEqual(errorText { try self.plan(zero) }, "\(zero):4:11: key 'cells[0].with': per_class must be at least 1, got 0")
+    }
+
     // MARK: Parameters
 
     func testParameterDeclarations() throws {
