@@ -2,8 +2,9 @@
 //
 // Parameters are `[String: Tensor]`; gradients come from `Tape.backward` keyed by the same names.
 // Each optimizer reproduces PyTorch's single-tensor (`foreach=False`) CPU update for Float32, in
-// the same operation order, so the committed goldens (golden/training/make_optimizer_goldens.py)
-// match to ~1e-7 relative. Updates are elementwise: no reduction, so results never depend on the
+// the same operation order and with the same fused multiply-adds as ATen's kernels (`add(alpha:)`
+// is an FMA there; `addcmul`/`addcdiv` evaluate self + (value * t1) * t2 and self + (value * t1) / t2),
+// so the committed goldens (golden/training/make_optimizer_goldens.py) match to float rounding. Updates are elementwise: no reduction, so results never depend on the
 // thread count. Inner loops are branch-free elementwise loops over unsafe buffers, which LLVM
 // vectorises (zmm) under -target-cpu skylake-avx512; an optimizer step costs far less than a
 // training batch's forward/backward, so nothing more is needed.
@@ -84,18 +85,18 @@ public struct SGD: Optimizer {
 
     static func plainUpdate(_ p: UnsafeMutableBufferPointer<Float>, _ g: UnsafeBufferPointer<Float>, lr: Float, wd: Float) {
         for i in 0..<p.count {
-            let d = g[i] + p[i] * wd     // wd = 0 adds an exact zero
-            p[i] = p[i] + (-lr) * d
+            let d = g[i].addingProduct(p[i], wd)     // wd = 0 adds an exact zero
+            p[i] = p[i].addingProduct(-lr, d)
         }
     }
 
     static func momentumUpdate(_ p: UnsafeMutableBufferPointer<Float>, _ b: UnsafeMutableBufferPointer<Float>,
                                _ g: UnsafeBufferPointer<Float>, lr: Float, m: Float, wd: Float, first: Bool) {
         for i in 0..<p.count {
-            let d = g[i] + p[i] * wd
+            let d = g[i].addingProduct(p[i], wd)
             let nb = first ? d : b[i] * m + d
             b[i] = nb
-            p[i] = p[i] + (-lr) * nb
+            p[i] = p[i].addingProduct(-lr, nb)
         }
     }
 }
@@ -105,8 +106,9 @@ public struct SGD: Optimizer {
 /// PyTorch `torch.optim.Adam(lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0)` (L2 weight decay
 /// added to the gradient, not AdamW; `amsgrad` off). Bias-corrected; eps added after the square root.
 public struct Adam: Optimizer {
-    public var beta1: Float
-    public var beta2: Float
+    /// Kept in Double like PyTorch's Python floats: 1 - beta is formed in Double, then rounded.
+    public var beta1: Double
+    public var beta2: Double
     public var eps: Float
     public var weightDecay: Float
     public private(set) var firstMoments: [String: Tensor] = [:]
@@ -114,7 +116,7 @@ public struct Adam: Optimizer {
     /// Step count per parameter (PyTorch keeps one per parameter too).
     public private(set) var steps: [String: Int] = [:]
 
-    public init(beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
+    public init(beta1: Double = 0.9, beta2: Double = 0.999, eps: Float = 1e-8, weightDecay: Float = 0) {
         self.beta1 = beta1; self.beta2 = beta2; self.eps = eps; self.weightDecay = weightDecay
     }
 
@@ -132,24 +134,24 @@ public struct Adam: Optimizer {
             steps[key] = t
             // PyTorch computes the bias corrections as Python floats (Double), then casts to Float
             // when they meet a Float tensor.
-            let bc1 = 1 - Foundation.pow(Double(beta1), Double(t))
-            let bc2 = 1 - Foundation.pow(Double(beta2), Double(t))
+            let bc1 = 1 - Foundation.pow(beta1, Double(t))
+            let bc2 = 1 - Foundation.pow(beta2, Double(t))
             let stepSize = Float(Double(lr) / bc1)
             let bc2Sqrt = Float(bc2.squareRoot())
-            let b1 = beta1, b2 = beta2, eps = eps, wd = weightDecay
-            let w1 = 1 - b1, w2 = 1 - b2
+            let b2 = Float(beta2), eps = eps, wd = weightDecay
+            let w1 = Float(1 - beta1), w2 = Float(1 - beta2)
             p.withUnsafeMutableBufferPointer { pp in
                 m.withUnsafeMutableBufferPointer { mp in
                     v.withUnsafeMutableBufferPointer { vp in
                         g.withUnsafeBufferPointer { gp in
                             for i in 0..<pp.count {
-                                let gi = gp[i] + pp[i] * wd
+                                let gi = gp[i].addingProduct(pp[i], wd)
                                 // torch.lerp with weight < 0.5: self + weight * (end - self)
                                 let mi = mp[i] + w1 * (gi - mp[i])
-                                let vi = vp[i] * b2 + (gi * gi) * w2
+                                let vi = vp[i] * b2 + w2 * gi * gi
                                 mp[i] = mi; vp[i] = vi
                                 let denom = vi.squareRoot() / bc2Sqrt + eps
-                                pp[i] = pp[i] + (-stepSize) * (mi / denom)
+                                pp[i] = pp[i] + (-stepSize) * mi / denom
                             }
                         }
                     }
@@ -165,12 +167,13 @@ public struct Adam: Optimizer {
 
 /// PyTorch `torch.optim.RMSprop(lr, alpha=0.99, eps=1e-8, weight_decay=0)`, no momentum, not centred.
 public struct RMSprop: Optimizer {
-    public var alpha: Float
+    /// Kept in Double like PyTorch's Python float: 1 - alpha is formed in Double, then rounded.
+    public var alpha: Double
     public var eps: Float
     public var weightDecay: Float
     public private(set) var squareAverages: [String: Tensor] = [:]
 
-    public init(alpha: Float = 0.99, eps: Float = 1e-8, weightDecay: Float = 0) {
+    public init(alpha: Double = 0.99, eps: Float = 1e-8, weightDecay: Float = 0) {
         self.alpha = alpha; self.eps = eps; self.weightDecay = weightDecay
     }
 
@@ -183,15 +186,15 @@ public struct RMSprop: Optimizer {
             try checkGradient("RMSprop.step", key, p, g)
             var s = squareAverages[key] ?? Tensor(zeros: p.shape)
             squareAverages[key] = nil
-            let a = alpha, w = 1 - alpha, eps = eps, wd = weightDecay
+            let a = Float(alpha), w = Float(1 - alpha), eps = eps, wd = weightDecay
             p.withUnsafeMutableBufferPointer { pp in
                 s.withUnsafeMutableBufferPointer { sp in
                     g.withUnsafeBufferPointer { gp in
                         for i in 0..<pp.count {
-                            let gi = gp[i] + pp[i] * wd
-                            let si = sp[i] * a + (gi * gi) * w
+                            let gi = gp[i].addingProduct(pp[i], wd)
+                            let si = sp[i] * a + w * gi * gi
                             sp[i] = si
-                            pp[i] = pp[i] + (-lr) * (gi / (si.squareRoot() + eps))
+                            pp[i] = pp[i] + (-lr) * gi / (si.squareRoot() + eps)
                         }
                     }
                 }
