@@ -10,7 +10,7 @@ final class GatedNetworkTests: XCTestCase {
         .c1gap(inputChannels: 3, imageSize: 6, width: 5, classes: 3),
         .c4gap(inputChannels: 3, imageSize: 6, width: 4, classes: 3),
         .vgg16(inputChannels: 3, imageSize: 32, classes: 3, widthDivisor: 32),
-        .cifarResNet(inputChannels: 3, imageSize: 8, blocksPerStage: 1, classes: 3),
+        .cifarResNet(inputChannels: 3, imageSize: 8, blocksPerStage: 1, classes: 3, baseWidth: 4),
     ]
 
     func batch(_ arch: GatedArchitecture, _ n: Int, seed: UInt64) -> Tensor {

@@ -9,7 +9,7 @@
 //   VGG-16      13 x [conv3x3 pad 1 (no bias), BN, act] in blocks 64,64 | 128,128 | 256x3 | 512x3 | 512x3,
 //               AVERAGE pool 2x2/2 after each block, GAP, linear classes                (paper B Table II)
 //   ResNet-6n+2 He et al.'s CIFAR ResNet: conv3x3 16 + BN + act, 3 stages of n basic blocks (16, 32, 64
-//               channels; first block of stages 2 and 3 has stride 2), GAP, linear. Basic block:
+//               channels = baseWidth x 1, 2, 4; baseWidth 16 is the paper's, smaller ones are for tests; first block of stages 2 and 3 has stride 2), GAP, linear. Basic block:
 //               q1 = BN(conv(z)); z1 = act(q1); q2 = BN(conv(z1)) + shortcut(z); z = act(q2).
 //               Shortcut = OPTION A (parameter-free identity; when the shape changes, subsample by 2
 //               and zero-pad the new channels, half each side), as in He et al.'s CIFAR experiments.
@@ -27,7 +27,7 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
     case c1gap(inputChannels: Int, imageSize: Int, width: Int, classes: Int)
     case c4gap(inputChannels: Int, imageSize: Int, width: Int, classes: Int)
     case vgg16(inputChannels: Int, imageSize: Int, classes: Int, widthDivisor: Int)
-    case cifarResNet(inputChannels: Int, imageSize: Int, blocksPerStage: Int, classes: Int)
+    case cifarResNet(inputChannels: Int, imageSize: Int, blocksPerStage: Int, classes: Int, baseWidth: Int)
 
     /// NeurIPS 2020 FC net: `depth` hidden layers of `width`, no biases.
     public static func fc(inputs: Int, width: Int, depth: Int, classes: Int) -> GatedArchitecture {
@@ -39,7 +39,7 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
     }
     /// He et al.'s CIFAR ResNet-110 (18 basic blocks per stage).
     public static func resnet110(classes: Int) -> GatedArchitecture {
-        .cifarResNet(inputChannels: 3, imageSize: 32, blocksPerStage: 18, classes: classes)
+        .cifarResNet(inputChannels: 3, imageSize: 32, blocksPerStage: 18, classes: classes, baseWidth: 16)
     }
 
     /// Shape of one example.
@@ -47,7 +47,7 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .fullyConnected(let inputs, _, _, _, _): return [inputs]
         case .c1gap(let c, let s, _, _), .c4gap(let c, let s, _, _), .vgg16(let c, let s, _, _),
-             .cifarResNet(let c, let s, _, _): return [c, s, s]
+             .cifarResNet(let c, let s, _, _, _): return [c, s, s]
         }
     }
 
@@ -58,7 +58,7 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
         case .c1gap: return 1
         case .c4gap: return 4
         case .vgg16: return 13
-        case .cifarResNet(_, _, let n, _): return 1 + 6 * n
+        case .cifarResNet(_, _, let n, _, _): return 1 + 6 * n
         }
     }
 
@@ -73,7 +73,7 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
         case .c1gap(_, _, let w, let c): return "C1GAP(width \(w), classes \(c))"
         case .c4gap(_, _, let w, let c): return "C4GAP(width \(w), classes \(c))"
         case .vgg16(_, _, let c, let d): return "VGG-16(classes \(c)\(d > 1 ? ", widths/\(d)" : ""))"
-        case .cifarResNet(_, _, let n, let c): return "ResNet-\(6 * n + 2)(classes \(c), option A)"
+        case .cifarResNet(_, _, let n, let c, let w): return "ResNet-\(6 * n + 2)(classes \(c), option A\(w != 16 ? ", base width \(w)" : ""))"
         }
     }
 
@@ -118,10 +118,10 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
             }
             return head ? try pass.linear("head", try tape.globalAvgPool(z), out: classes, bias: true) : nil
 
-        case .cifarResNet(_, _, let n, let classes):
-            var z = try activate(0, try pass.batchNorm("stem.bn", try pass.conv("stem.conv", x, out: 16, kernel: 3, stride: 1, padding: 1, bias: false)))
+        case .cifarResNet(_, _, let n, let classes, let base):
+            var z = try activate(0, try pass.batchNorm("stem.bn", try pass.conv("stem.conv", x, out: base, kernel: 3, stride: 1, padding: 1, bias: false)))
             var l = 1
-            for (s, channels) in [16, 32, 64].enumerated() {
+            for (s, channels) in [base, 2 * base, 4 * base].enumerated() {
                 for b in 0..<n {
                     let stride = (s > 0 && b == 0) ? 2 : 1
                     let name = "stages.\(s).\(b)"
