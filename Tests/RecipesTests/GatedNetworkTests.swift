@@ -223,6 +223,26 @@ final class GatedNetworkTests: XCTestCase {
         }
     }
 
+    /// NeurIPS 2020 appendix sweep: depth d in {2, 4, 6, 8, 12, 16, 20}, widths 25 and 500, n = 200.
+    /// Prints the measured spectra summary; asserts that depth first helps (bulk closer to 1 at d = 6
+    /// than at d = 2 for both widths) and that the wide net tracks the ideal top eigenvalue.
+    func testMemorisationDepthSweep() throws {
+        let n = 200
+        var deviation: [Int: [Int: Double]] = [25: [:], 500: [:]]
+        for width in [25, 500] {
+            for d in [2, 4, 6, 8, 12, 16, 20] {
+                let e = PathKernel.eigenvalues(PathKernel.memorisationGram(examples: n, width: width, gatedLayers: d - 1, seed: 77))
+                let ideal = PathKernel.idealMemorisationSpectrum(examples: n, gatedLayers: d - 1)
+                let dev = PathKernel.bulkDeviationFromOne(e)
+                deviation[width]![d] = dev
+                print(String(format: "memorisation sweep w=%3d d=%2d: min %.4f median %.4f top %.3f | ideal bulk %.4f top %.3f | mean|bulk-1| %.4f (ideal %.4f)",
+                             width, d, e[0], e[n / 2], e[n - 1], ideal[0], ideal[n - 1], dev, PathKernel.bulkDeviationFromOne(ideal)))
+            }
+        }
+        XCTAssertLessThan(deviation[500]![6]!, deviation[500]![2]!)
+        XCTAssertLessThan(deviation[25]![6]!, deviation[25]![2]!)
+    }
+
     func testNuOfTraceNormalisedNPK() throws {
         let arch = GatedArchitecture.fc(inputs: 10, width: 50, depth: 3, classes: 1)
         let net = try GatedNetwork(architecture: arch, configuration: .dnn, seed: 3)

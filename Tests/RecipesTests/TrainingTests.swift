@@ -119,6 +119,36 @@ final class TrainingTests: XCTestCase {
         XCTAssertNotEqual(a.epochs.map(\.trainLoss), d.epochs.map(\.trainLoss), "a different seed must change the run")
     }
 
+    func testShuffledBatchesArePermutationsPerEpoch() throws {
+        let data = try separableProblem(count: 10, dimension: 2, seed: 1)
+        let source = try ShuffledBatches(data, batchSize: 4, seed: 9)
+        XCTAssertEqual(source.batchCount, 3)
+        func firstFeatures(_ epoch: Int) throws -> [Float] {
+            var seen: [Float] = [], sizes: [Int] = []
+            try source.forEachBatch(epoch: epoch) { x, y in
+                sizes.append(y.count)
+                for i in 0..<y.count { seen.append(x[i, 0]) }
+            }
+            XCTAssertEqual(sizes, [4, 4, 2])
+            return seen
+        }
+        let e0 = try firstFeatures(0), e0again = try firstFeatures(0), e1 = try firstFeatures(1)
+        XCTAssertEqual(e0, e0again)
+        XCTAssertNotEqual(e0, e1)
+        XCTAssertEqual(e0.sorted(), (0..<10).map { data.images[$0, 0] }.sorted())
+        XCTAssertThrowsError(try ShuffledBatches(data, batchSize: 0))
+    }
+
+    func testBernoulliInitialisation() throws {
+        var net = try GatedNetwork(architecture: .fc(inputs: 4, width: 100, depth: 3, classes: 1), configuration: .dnn, seed: 1)
+        let sigma = (2 / Float(100)).squareRoot()
+        net.initialiseBernoulli(sigma: sigma, seed: 3)
+        let w = net.parameters["layers.1.weight"]!
+        XCTAssertTrue(w.scalars.allSatisfy { $0 == sigma || $0 == -sigma })
+        let positive = w.scalars.filter { $0 > 0 }.count
+        XCTAssertEqual(Double(positive) / Double(w.count), 0.5, accuracy: 0.03)
+    }
+
     // MARK: Frozen feature networks (NeurIPS 2020 regimes)
 
     func testFixedRandomIdenticalRegimeFreezesFeatures() throws {

@@ -75,3 +75,16 @@ extension GatedNetwork {
         }
     }
 }
+
+extension GatedNetwork {
+    /// NeurIPS 2020 Figure 2 initialisation: every weight matrix (names ending in ".weight") set to
+    /// ±sigma with probability 1/2 each, sigma = sqrt(2 / width) for FC nets; drawn from
+    /// `SeededRNG(seed)` in sorted-name order. Biases are left alone (the FC nets have none).
+    public mutating func initialiseBernoulli(sigma: Float, seed: UInt64) {
+        var rng = SeededRNG(seed: seed)
+        for name in parameters.keys.sorted() where name.hasSuffix(".weight") {
+            let shape = parameters[name]!.shape
+            parameters[name] = Tensor(shape: shape) { _ in rng.nextUInt64() >> 63 == 1 ? sigma : -sigma }
+        }
+    }
+}

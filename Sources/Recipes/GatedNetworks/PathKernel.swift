@@ -190,6 +190,13 @@ public enum PathKernel {
         return k.scaled(Double(n) / max(k.trace, 1e-300))
     }
 
+    /// Mean |lambda - 1| over the n - 1 smallest eigenvalues (the bulk), ascending `eigenvalues`: how far
+    /// the measured e.c.d.f. is from the step at 1 that infinite depth and width would give.
+    public static func bulkDeviationFromOne(_ eigenvalues: [Double]) -> Double {
+        let bulk = eigenvalues.dropLast()
+        return bulk.reduce(0) { $0 + abs($1 - 1) } / Double(max(bulk.count, 1))
+    }
+
     /// The ideal spectrum of the memorisation Gram: 1 - mu^(d-1) (n - 1 times) and 1 + (n - 1) mu^(d-1),
     /// ascending; `gatedLayers` = d - 1.
     public static func idealMemorisationSpectrum(examples n: Int, gatedLayers: Int, mu: Double = 0.5) -> [Double] {

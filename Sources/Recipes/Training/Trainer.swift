@@ -38,6 +38,42 @@ public struct LabelledImages {
     }
 }
 
+/// Where a training run gets its mini-batches: epoch by epoch, in a deterministic order.
+/// `ShuffledBatches` serves a `LabelledImages`; the data pipeline's iterator (with augmentation and
+/// normalisation) conforms with a few lines (`batchCount`, `forEachBatch`).
+public protocol BatchSource {
+    /// Batches per epoch.
+    var batchCount: Int { get }
+    /// Calls `body(images, labels)` for every batch of `epoch`, in order.
+    func forEachBatch(epoch: Int, _ body: (_ images: Tensor, _ labels: [Int]) throws -> Void) throws
+}
+
+/// Mini-batches of a `LabelledImages`: epoch e visits `SeededRNG(seed &+ e).permutation(N)` (the same
+/// convention as the data pipeline's BatchIterator), or 0..<N in order when `shuffle` is false. The
+/// last batch may be smaller.
+public struct ShuffledBatches: BatchSource {
+    public var data: LabelledImages
+    public var batchSize: Int
+    public var seed: UInt64
+    public var shuffle: Bool
+
+    public init(_ data: LabelledImages, batchSize: Int, seed: UInt64 = 0, shuffle: Bool = true) throws {
+        guard batchSize > 0 else { throw EngineError(op: "ShuffledBatches", "batch size must be positive, got \(batchSize)") }
+        self.data = data; self.batchSize = batchSize; self.seed = seed; self.shuffle = shuffle
+    }
+
+    public var batchCount: Int { (data.count + batchSize - 1) / batchSize }
+
+    public func forEachBatch(epoch: Int, _ body: (Tensor, [Int]) throws -> Void) throws {
+        var rng = SeededRNG(seed: seed &+ UInt64(truncatingIfNeeded: epoch))
+        let order = shuffle ? rng.permutation(data.count) : Array(0..<data.count)
+        for start in stride(from: 0, to: data.count, by: batchSize) {
+            let (x, y) = data.batch(order[start..<min(start + batchSize, data.count)])
+            try body(x, y)
+        }
+    }
+}
+
 /// The training objective.
 public enum TrainingLoss: Equatable, Sendable {
     /// Softmax cross-entropy, mean over the batch.
@@ -54,7 +90,7 @@ public struct TrainingConfiguration {
     public var epochs: Int
     public var batchSize: Int
     public var loss: TrainingLoss
-    /// Seeds the batch order (epoch e uses SeededRNG(seed ^ e-mix).permutation).
+    /// Seeds the batch order when training from `LabelledImages` (see `ShuffledBatches`).
     public var seed: UInt64
     public var shuffle: Bool
     public var evaluationBatchSize: Int
@@ -108,46 +144,39 @@ public struct Trainer<O: Optimizer> {
     public var optimizer: O
     public var schedule: any LearningRateSchedule
     public var configuration: TrainingConfiguration
-    /// Batch order of an epoch: a permutation of 0..<count. Default: seeded Fisher–Yates
-    /// (replaceable by the data pipeline's own sampler).
-    public var batchOrder: (_ epoch: Int, _ count: Int) -> [Int]
     /// Optimizer steps taken so far (drives the schedule).
     public private(set) var iteration = 0
 
     public init(optimizer: O, schedule: any LearningRateSchedule, configuration: TrainingConfiguration) {
         self.optimizer = optimizer; self.schedule = schedule; self.configuration = configuration
-        let seed = configuration.seed, shuffle = configuration.shuffle
-        self.batchOrder = { epoch, count in
-            guard shuffle else { return Array(0..<count) }
-            var rng = SeededRNG(seed: seed &+ 0x5EED_0000 &+ UInt64(epoch) &* 0x9E37_79B9)
-            return rng.permutation(count)
-        }
     }
 
-    /// Trains for `configuration.epochs` epochs, evaluating on `test` after each.
+    /// Trains on `train` (shuffled with `configuration.seed`, batches of `configuration.batchSize`),
+    /// evaluating on `test` after each epoch.
     public mutating func fit(_ model: inout GatedNetwork, train: LabelledImages, test: LabelledImages,
                              progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingReport {
-        let bs = configuration.batchSize
-        guard bs > 0, train.count > 0, configuration.epochs >= 0 else {
-            throw EngineError(op: "Trainer.fit", "needs batchSize > 0 and a non-empty training set; got batchSize \(bs), \(train.count) examples")
-        }
+        guard train.count > 0 else { throw EngineError(op: "Trainer.fit", "the training set is empty") }
+        return try fit(&model,
+                       train: try ShuffledBatches(train, batchSize: configuration.batchSize, seed: configuration.seed, shuffle: configuration.shuffle),
+                       test: try ShuffledBatches(test, batchSize: max(1, configuration.evaluationBatchSize), shuffle: false),
+                       progress: progress)
+    }
+
+    /// Trains for `configuration.epochs` epochs over `train`'s batches, evaluating on `test` after each.
+    public mutating func fit(_ model: inout GatedNetwork, train: any BatchSource, test: any BatchSource,
+                             progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingReport {
         var report = TrainingReport()
-        let batches = (train.count + bs - 1) / bs
-        for epoch in 0..<configuration.epochs {
-            let order = batchOrder(epoch, train.count)
-            guard order.count == train.count else {
-                throw EngineError(op: "Trainer.fit", "batch order for epoch \(epoch) has \(order.count) indices, need \(train.count)")
-            }
-            var lossSum = 0.0, correct = 0, seen = 0
+        let batches = train.batchCount
+        for epoch in 0..<max(configuration.epochs, 0) {
+            var lossSum = 0.0, correct = 0, seen = 0, b = 0
             var lr: Float = 0
-            for b in 0..<batches {
-                let idx = order[(b * bs)..<min((b + 1) * bs, train.count)]
-                let (x, y) = train.batch(idx)
+            try train.forEachBatch(epoch: epoch) { x, y in
                 lr = schedule.learningRate(atIteration: iteration)
                 let (loss, right) = try step(&model, x, y, learningRate: lr)
                 iteration += 1
                 lossSum += Double(loss) * Double(y.count); correct += right; seen += y.count
                 progress?(TrainingProgress(epoch: epoch, batch: b, batchesPerEpoch: batches, iteration: iteration, loss: loss, learningRate: lr))
+                b += 1
             }
             let (testLoss, testAccuracy) = try evaluate(model, test)
             report.epochs.append(EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),
@@ -183,19 +212,22 @@ public struct Trainer<O: Optimizer> {
 
     /// Mean loss and accuracy (%) in eval mode (BatchNorm running statistics, no recording).
     public func evaluate(_ model: GatedNetwork, _ data: LabelledImages) throws -> (loss: Double, accuracy: Double) {
-        guard data.count > 0 else { return (0, 0) }
-        var lossSum = 0.0, correct = 0
-        let bs = max(1, configuration.evaluationBatchSize)
-        let all = Array(0..<data.count)
-        for start in stride(from: 0, to: data.count, by: bs) {
-            let (x, y) = data.batch(all[start..<min(start + bs, data.count)])
+        try evaluate(model, try ShuffledBatches(data, batchSize: max(1, configuration.evaluationBatchSize), shuffle: false))
+    }
+
+    /// Mean loss and accuracy (%) over the batches of epoch 0 of `data`, in eval mode.
+    public func evaluate(_ model: GatedNetwork, _ data: any BatchSource) throws -> (loss: Double, accuracy: Double) {
+        var lossSum = 0.0, correct = 0, count = 0
+        try data.forEachBatch(epoch: 0) { x, y in
             let tape = Tape(recording: false)
             let out = try model.forward(on: tape, input: x, training: false)
             let loss = try Trainer.loss(tape, out.logits, y, configuration.loss)
             lossSum += Double(tape.value(loss).scalars[0]) * Double(y.count)
             correct += Trainer.correctCount(tape.value(out.logits), y, configuration.loss)
+            count += y.count
         }
-        return (lossSum / Double(data.count), 100 * Double(correct) / Double(data.count))
+        guard count > 0 else { return (0, 0) }
+        return (lossSum / Double(count), 100 * Double(correct) / Double(count))
     }
 
     static func loss(_ tape: Tape, _ logits: Variable, _ y: [Int], _ kind: TrainingLoss) throws -> Variable {
