@@ -139,6 +139,28 @@ final class TrainingTests: XCTestCase {
         XCTAssertThrowsError(try ShuffledBatches(data, batchSize: 0))
     }
 
+    func testTrainerAcceptsDataPipelineBatches() throws {
+        let train = try separableProblem(count: 64, dimension: 4, seed: 5)
+        let test = try separableProblem(count: 128, dimension: 4, seed: 6)
+        let ds = try Dataset(name: "separable", images: train.images.reshaped([64, 4, 1, 1]), labels: train.labels, classNames: ["0", "1"])
+        let testSet = try Dataset(name: "separable-test", images: test.images.reshaped([128, 4, 1, 1]), labels: test.labels, classNames: ["0", "1"])
+        let loader = try BatchIterator(dataset: ds, batchSize: 16, seed: 3)
+        let evalLoader = try BatchIterator(dataset: testSet, batchSize: 64, seed: 0, shuffle: false)
+        XCTAssertEqual(loader.batchCount, 4)
+        // FC nets flatten [N, 4, 1, 1] examples.
+        var net = try GatedNetwork(architecture: .fc(inputs: 4, width: 8, depth: 2, classes: 2), configuration: .dnn, seed: 1)
+        var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(1e-2),
+                              configuration: TrainingConfiguration(epochs: 10, batchSize: 16))
+        let before = try trainer.evaluate(net, evalLoader)
+        let report = try trainer.fit(&net, train: loader, test: evalLoader)
+        print("BatchIterator-fed DNN: test accuracy \(before.accuracy)% -> \(report.finalTestAccuracy)%, loss \(before.loss) -> \(report.epochs.last!.testLoss)")
+        XCTAssertEqual(report.iterations, 40)
+        XCTAssertGreaterThan(report.finalTestAccuracy, 85)
+        XCTAssertLessThan(report.epochs.last!.testLoss, 0.6 * before.loss)
+        var wrong = try GatedNetwork(architecture: .fc(inputs: 5, width: 8, depth: 2, classes: 2), configuration: .dnn, seed: 1)
+        XCTAssertThrowsError(try trainer.fit(&wrong, train: loader, test: evalLoader)) { XCTAssertTrue("\($0)".contains("GatedNetwork.forward"), "\($0)") }
+    }
+
     func testBernoulliInitialisation() throws {
         var net = try GatedNetwork(architecture: .fc(inputs: 4, width: 100, depth: 3, classes: 1), configuration: .dnn, seed: 1)
         let sigma = (2 / Float(100)).squareRoot()

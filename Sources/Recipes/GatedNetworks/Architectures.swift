@@ -51,6 +51,12 @@ public enum GatedArchitecture: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// True if one example of shape `shape` fits (FC nets flatten any shape with `inputs` elements).
+    public func accepts(exampleShape shape: [Int]) -> Bool {
+        if case .fullyConnected(let inputs, _, _, _, _) = self { return shape.reduce(1, *) == inputs && !shape.isEmpty }
+        return shape == inputShape
+    }
+
     /// Number of places a ReLU sits in the DNN: the layers that take gates.
     public var gatedLayerCount: Int {
         switch self {

@@ -178,10 +178,11 @@ public struct GatedNetwork {
         public let gates: [Variable]
     }
 
-    /// Runs the network on a batch `input` ([N] + architecture.inputShape). The value network's
+    /// Runs the network on a batch `input` ([N] + architecture.inputShape; FC nets also take any
+    /// example shape with `inputs` elements, e.g. MNIST [N, 1, 28, 28], and flatten it). The value network's
     /// input is `valueInput` if given, else the configuration's (`x` itself or a ones tensor).
     public func forward(on tape: Tape, input: Tensor, valueInput: Tensor? = nil, training: Bool) throws -> Output {
-        guard Array(input.shape.dropFirst()) == architecture.inputShape, input.rank >= 2 else {
+        guard input.rank >= 2, architecture.accepts(exampleShape: Array(input.shape.dropFirst())) else {
             throw EngineError.shapeMismatch("GatedNetwork.forward", input.shape, [-1] + architecture.inputShape,
                                             expected: "input batch [N] + the architecture's input shape")
         }
