@@ -257,3 +257,25 @@ final class GatedNetworkTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(nu, 20 / lmax * (1 - 1e-9))
     }
 }
+
+final class PathKernelTrainingTests: XCTestCase {
+    /// nu = y^T H^-1 y of the trace-normalised NPK falls as a ReLU FC net learns a binary task
+    /// (NeurIPS 2020 Figure 2, middle, in miniature: ±1 labels, squared loss, RMSprop).
+    func testNuDecreasesDuringTraining() throws {
+        let train = try separableProblem(count: 200, dimension: 6, seed: 31)
+        let test = try separableProblem(count: 100, dimension: 6, seed: 32)
+        var net = try GatedNetwork(architecture: .fc(inputs: 6, width: 40, depth: 3, classes: 1), configuration: .dnn, seed: 2)
+        net.initialiseBernoulli(sigma: (2 / Float(40)).squareRoot(), seed: 3)
+        let y = train.labels.map { $0 == 1 ? 1.0 : -1.0 }
+        var nus = [try PathKernel.nu(of: net, inputs: train.images, labels: y)]
+        let lr: Float = 1e-2, epochs = 10
+        var trainer = Trainer(optimizer: RMSprop(), schedule: ConstantLearningRate(lr),
+                              configuration: TrainingConfiguration(epochs: epochs, batchSize: 20, loss: .squaredSigned, seed: 4))
+        trainer.onEpochEnd = { _, model in nus.append(try PathKernel.nu(of: model, inputs: train.images, labels: y)) }
+        let report = try trainer.fit(&net, train: train, test: test)
+        print("nu per epoch: \(nus.map { String(format: "%.1f", $0) }.joined(separator: ", ")); test accuracy \(report.finalTestAccuracy)%")
+        XCTAssertEqual(nus.count, epochs + 1)
+        XCTAssertLessThan(nus.last!, 0.8 * nus.first!)
+        XCTAssertGreaterThan(report.finalTestAccuracy, 85)
+    }
+}

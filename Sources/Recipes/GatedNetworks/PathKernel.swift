@@ -116,6 +116,13 @@ public enum PathKernel {
         return z.reduce(0) { $0 + $1 * $1 }
     }
 
+    /// NeurIPS 2020 Figure 2 (middle): nu = y^T H^-1 y with H the trace-normalised NPK of `model`'s
+    /// gates on `inputs` (labels ±1 for a binary task). A decreasing nu during training means the
+    /// learnt gates make the kernel align with the labels.
+    public static func nu(of model: GatedNetwork, inputs: Tensor, labels y: [Double]) throws -> Double {
+        try nu(try traceNormalised(try gram(of: model, inputs: inputs)), labels: y)
+    }
+
     /// Lower-triangular L (row-major n x n) with L L^T = A; throws if A is not positive definite.
     public static func cholesky(_ a: SymmetricMatrix) throws -> [Double] {
         let n = a.n

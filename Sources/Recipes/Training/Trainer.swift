@@ -146,6 +146,8 @@ public struct Trainer<O: Optimizer> {
     public var configuration: TrainingConfiguration
     /// Optimizer steps taken so far (drives the schedule).
     public private(set) var iteration = 0
+    /// Called after each epoch's evaluation with the record and the model (e.g. to measure the NPK).
+    public var onEpochEnd: ((EpochRecord, GatedNetwork) throws -> Void)?
 
     public init(optimizer: O, schedule: any LearningRateSchedule, configuration: TrainingConfiguration) {
         self.optimizer = optimizer; self.schedule = schedule; self.configuration = configuration
@@ -183,6 +185,7 @@ public struct Trainer<O: Optimizer> {
                                              trainAccuracy: 100 * Double(correct) / Double(max(seen, 1)),
                                              testLoss: testLoss, testAccuracy: testAccuracy, learningRate: lr))
             report.iterations = iteration
+            try onEpochEnd?(report.epochs.last!, model)
             if let url = configuration.checkpoint {
                 try Trainer.saveCheckpoint(model, to: url, metadata: ["epoch": "\(epoch)", "iteration": "\(iteration)",
                                                                        "optimizer": optimizer.name,
