@@ -171,6 +171,41 @@ final class TrainingTests: XCTestCase {
         XCTAssertEqual(Double(positive) / Double(w.count), 0.5, accuracy: 0.03)
     }
 
+    /// Tiny image task: class 1 images carry a horizontal stripe, class 0 a vertical one, at a random
+    /// position, under unit Gaussian noise.
+    static func stripes(count: Int, size: Int, seed: UInt64) throws -> LabelledImages {
+        var rng = SeededRNG(seed: seed)
+        var x = rng.normalTensor([count, 3, size, size], std: 0.5)
+        var labels: [Int] = []
+        for n in 0..<count {
+            let label = rng.below(2), at = rng.below(size)
+            for c in 0..<3 { for k in 0..<size {
+                if label == 1 { x[n, c, at, k] += 1.5 } else { x[n, c, k, at] += 1.5 }
+            } }
+            labels.append(label)
+        }
+        return try LabelledImages(images: x, labels: labels)
+    }
+
+    func trainConv(_ configuration: GatingConfiguration, epochs: Int) throws -> (TrainingReport, GatedNetwork) {
+        let train = try Self.stripes(count: 128, size: 8, seed: 1), test = try Self.stripes(count: 128, size: 8, seed: 2)
+        var net = try GatedNetwork(architecture: .c4gap(inputChannels: 3, imageSize: 8, width: 8, classes: 2),
+                                   configuration: configuration, seed: 5)
+        var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(3e-3),
+                              configuration: TrainingConfiguration(epochs: epochs, batchSize: 16, seed: 6))
+        return (try trainer.fit(&net, train: train, test: test), net)
+    }
+
+    func testC4GAPDLGNLearnsAndIsThreadCountIndependent() throws {
+        let (a, netA) = try Parallel.$threadCount.withValue(1) { try trainConv(.dlgn(valueInput: .ones), epochs: 12) }
+        let (b, netB) = try Parallel.$threadCount.withValue(2) { try trainConv(.dlgn(valueInput: .ones), epochs: 12) }
+        print("C4GAP DLGN(x,1) stripes: train loss \(a.epochs.first!.trainLoss) -> \(a.epochs.last!.trainLoss), test accuracy \(a.epochs.map(\.testAccuracy))")
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(netA.parameters, netB.parameters)
+        XCTAssertLessThan(a.epochs.last!.trainLoss, 0.7 * a.epochs.first!.trainLoss)
+        XCTAssertGreaterThan(a.finalTestAccuracy, 75)
+    }
+
     // MARK: Frozen feature networks (NeurIPS 2020 regimes)
 
     func testFixedRandomIdenticalRegimeFreezesFeatures() throws {
