@@ -1,0 +1,95 @@
+// MARK: - Projected gradient ascent along pullbacks (SPEC A2)
+//
+// Targeted ascent on the RAW target logit, per image:
+//   x0 = image; x = x0
+//   repeat steps:  g = pullback of logit[target] at x
+//                  x = x + alpha * g / max(||g||_2, 1e-20)
+//                  delta = x - x0; delta *= min(1, eps / max(||delta||_2, 1e-20))
+//                  x = clamp(x0 + delta, -1, 1)
+// Norms are per image, accumulated in Double.
+import SIMDCore
+
+/// Paper A's PGA (defaults alpha 20, eps 100, 5 steps at 224x224).
+///
+/// ```swift
+/// let pga = PGA(policy: try .excitation(temperature: 0.3))
+/// let r = try pga.grid(model: net, images: x, targets: [0, 482, 497, 569, 574, 9])
+/// // r.perturbed[i * 6 + k] = image i pushed toward target k; r.differences = perturbed - clean
+/// ```
+public struct PGA {
+    public var alpha: Float
+    public var eps: Float
+    public var steps: Int
+    public var policy: GatePolicy
+    public var input: ModelInput
+    public var epsForDivision: Double = 1e-20
+
+    public init(alpha: Float = 20, eps: Float = 100, steps: Int = 5, policy: GatePolicy,
+                input: ModelInput = .imageNet) {
+        self.alpha = alpha; self.eps = eps; self.steps = steps; self.policy = policy; self.input = input
+    }
+
+    public struct Result {
+        /// `[B, 3, H, W]` perturbed images.
+        public var perturbed: Tensor
+        /// `perturbed - clean`, same shape.
+        public var differences: Tensor
+    }
+
+    /// One target per image: image i ascends logit `targets[i]`.
+    public func ascend<M: ImageClassifier>(model: M, images: Tensor, targets: [Int]) throws -> Result {
+        guard steps >= 0, alpha.isFinite, eps.isFinite, eps >= 0 else {
+            throw EngineError(op: "PGA", "needs steps >= 0 and finite alpha, eps >= 0; got steps \(steps), alpha \(alpha), eps \(eps)")
+        }
+        let x0 = images
+        var x = images
+        let n = images.shape.first ?? 0
+        let per = n == 0 ? 0 : images.count / n
+        for _ in 0..<steps {
+            let g = try Pullback.compute(model: model, images: x, targets: targets, policy: policy, input: input).gradient
+            for i in 0..<n {
+                let r = (i * per)..<((i + 1) * per)
+                var gn = 0.0
+                for j in r { gn += Double(g.scalars[j]) * Double(g.scalars[j]) }
+                let step = Double(alpha) / Swift.max(gn.squareRoot(), epsForDivision)
+                var dn = 0.0
+                for j in r {
+                    x.scalars[j] += Float(step * Double(g.scalars[j]))
+                    let d = Double(x.scalars[j] - x0.scalars[j])
+                    dn += d * d
+                }
+                let factor = Swift.min(1, Double(eps) / Swift.max(dn.squareRoot(), epsForDivision))
+                for j in r {
+                    let d = (x.scalars[j] - x0.scalars[j]) * Float(factor)
+                    x.scalars[j] = Swift.min(Swift.max(x0.scalars[j] + d, -1), 1)
+                }
+            }
+        }
+        var diff = x
+        for j in 0..<diff.count { diff.scalars[j] -= x0.scalars[j] }
+        return Result(perturbed: x, differences: diff)
+    }
+
+    /// Every image toward every target: row `i * targets.count + k` is image i toward `targets[k]`.
+    /// Runs `batchSize` (image, target) pairs per forward pass.
+    public func grid<M: ImageClassifier>(model: M, images: Tensor, targets: [Int], batchSize: Int = 6) throws -> Result {
+        guard images.rank == 4, batchSize > 0 else {
+            throw EngineError(op: "PGA.grid", "images must be [N, C, H, W] and batchSize > 0; got \(images.shape), \(batchSize)")
+        }
+        let n = images.shape[0], k = targets.count, per = images.count / Swift.max(n, 1)
+        let pairs = (0..<(n * k)).map { ($0 / k, targets[$0 % k]) }
+        var perturbed = [Float](), diff = [Float]()
+        perturbed.reserveCapacity(n * k * per); diff.reserveCapacity(n * k * per)
+        for start in stride(from: 0, to: pairs.count, by: batchSize) {
+            let chunk = pairs[start..<Swift.min(start + batchSize, pairs.count)]
+            var batch = [Float]()
+            batch.reserveCapacity(chunk.count * per)
+            for (i, _) in chunk { batch += images.scalars[(i * per)..<((i + 1) * per)] }
+            var shape = images.shape; shape[0] = chunk.count
+            let r = try ascend(model: model, images: Tensor(shape: shape, scalars: batch), targets: chunk.map(\.1))
+            perturbed += r.perturbed.scalars; diff += r.differences.scalars
+        }
+        var shape = images.shape; shape[0] = n * k
+        return Result(perturbed: Tensor(shape: shape, scalars: perturbed), differences: Tensor(shape: shape, scalars: diff))
+    }
+}
