@@ -30,13 +30,18 @@ let package = Package(
                        providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
                        providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"])]),
+
+        // Our own ~60-line C wrapper: libjpeg's error_exit must longjmp, which Swift cannot do.
+        .target(name: "CJPEGShim", dependencies: ["CJPEG"], linkerSettings: [.linkedLibrary("jpeg")]),
 
         // MARK: The engine: tensors, kernels, autodiff. No file or network I/O.
         .target(name: "SIMDCore", swiftSettings: cpuFlags),
 
         // MARK: Recipes: schema, models, data, weights, images, experiments, reports.
         .target(name: "Recipes",
-                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG"],
+                dependencies: ["SIMDCore", "CPNG", "CYAML", "CJPEG", "CJPEGShim", "CZlib"],
                 swiftSettings: cpuFlags),
 
         // MARK: Executables.

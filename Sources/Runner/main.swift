@@ -1,11 +1,154 @@
+// MARK: - runner
+//
+// The command line face of the project: runs YAML recipes (notebook-like walkthroughs that
+// reproduce one figure or table), verifies them against goldens, and lists what exists.
+//
+// Exit codes: 0 ok, 1 verification failed, 2 bad input (recipe, options, files).
 import ArgumentParser
+import Foundation
 import Recipes
+
+/// Options shared by every command that runs a recipe.
+struct RunOptions: ParsableArguments {
+    @Argument(help: "Path to a recipe YAML file, e.g. recipes/mnist-pullbacks.yaml.")
+    var recipe: String
+
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Override a recipe parameter (repeatable), type-checked against its declaration.",
+                               valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Option(help: ArgumentHelp("Run directory (default: runs/<recipe name>).", valueName: "dir"))
+    var out: String?
+
+    @Option(help: "Random seed; overrides the recipe's `seed` parameter.")
+    var seed: UInt64?
+
+    @Option(help: "Worker threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Rerun every step, ignoring cached results.")
+    var force = false
+
+    @Flag(help: "Resolve and validate the recipe, print the plan, run nothing.")
+    var dryRun = false
+
+    @Flag(help: "No progress bars or step narration on stderr.")
+    var quiet = false
+
+    func validate() throws {
+        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        for o in overrides where !o.contains("=") {
+            throw ValidationError("--set expects key=value, got '\(o)'")
+        }
+    }
+
+    var engineOptions: RunSettings {
+        RunSettings(recipePath: recipe, overrides: overrides, outDirectory: out, seed: seed,
+                    threads: threads, force: force, dryRun: dryRun, quiet: quiet)
+    }
+}
 
 struct Runner: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runner",
-        abstract: "Reproduce excitation pullbacks and gated-network experiments from YAML recipes.",
-        version: ProjectInfo.version)
+        abstract: "Reproduce excitation pullbacks (paper A) and gated networks (paper B) from YAML recipes.",
+        discussion: """
+        A recipe is a notebook-like walkthrough that reproduces one figure or table: prose cells \
+        explain each step, step cells load data and weights, train, explain, ascend, tabulate and \
+        plot. Each run writes a directory with a report (report.md, report.html), every artifact \
+        and a manifest, and checks its outputs against golden files.
+
+        Quick start:
+          runner recipes/mnist-pullbacks.yaml        run the offline default recipe
+          runner list recipes                        what recipes exist
+          runner verify recipes/mnist-pullbacks.yaml run and compare with golden/
+
+        Exit codes: 0 ok, 1 verification failed, 2 bad input.
+        """,
+        version: ProjectInfo.version,
+        subcommands: [Run.self, Verify.self, ShowConfig.self, List.self],
+        defaultSubcommand: Run.self)
 }
 
-Runner.main()
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a recipe and write its report (the default command).")
+    @OptionGroup var options: RunOptions
+
+    func run() throws {
+        let result = try RecipeEngine.run(options.engineOptions, verify: false, updateGoldens: false)
+        print(result.summary)
+    }
+}
+
+struct Verify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a recipe (reusing cached steps) and compare its outputs with golden/<recipe>/.")
+    @OptionGroup var options: RunOptions
+    @Flag(help: "Deliberately rewrite the golden values from this run (tolerances are kept).")
+    var updateGoldens = false
+
+    func run() throws {
+        let result = try RecipeEngine.run(options.engineOptions, verify: true, updateGoldens: updateGoldens)
+        print(result.summary)
+        if !result.verificationPassed { throw ExitCode(1) }
+    }
+}
+
+struct ShowConfig: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show-config",
+        abstract: "Print the resolved recipe (parameters after variants and --set overrides).")
+    @OptionGroup var options: RunOptions
+
+    func run() throws {
+        print(try RecipeEngine.resolvedDescription(options.engineOptions))
+    }
+}
+
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List what exists: recipes, explanation methods, models or step kinds.")
+
+    enum What: String, ExpressibleByArgument, CaseIterable {
+        case recipes, methods, models, steps
+    }
+
+    @Argument(help: ArgumentHelp("One of: \(What.allCases.map(\.rawValue).joined(separator: ", ")).",
+                                 valueName: "what"))
+    var what: What = .recipes
+
+    @Option(help: "Directory to look for recipes in.")
+    var dir: String = "recipes"
+
+    func run() throws {
+        switch what {
+        case .recipes: print(try Catalogue.recipes(in: dir))
+        case .methods: print(Catalogue.methods())
+        case .models: print(Catalogue.models())
+        case .steps: print(Catalogue.steps())
+        }
+    }
+}
+
+// MARK: - Entry point with the project's exit codes
+
+do {
+    var command = try Runner.parseAsRoot()
+    try command.run()
+} catch let code as ExitCode {
+    Foundation.exit(code.rawValue)
+} catch {
+    let code = Runner.exitCode(for: error)
+    if code == .success {                       // --help, --version
+        print(Runner.fullMessage(for: error))
+        Foundation.exit(0)
+    }
+    let message = Runner.fullMessage(for: error)
+    FileHandle.standardError.write(Data("runner: \(message)\n".utf8))
+    if error is ValidationError || code == .validationFailure {
+        FileHandle.standardError.write(Data("(see `runner --help`)\n".utf8))
+    }
+    Foundation.exit(2)
+}

@@ -18,6 +18,17 @@ final class FoundationTests: XCTestCase {
         XCTAssertEqual(mean, 0.5, accuracy: 0.15)
     }
 
+    /// Reference values from a Python transcription of SeededRNG (multiply-shift: ((x >> 32) * n) >> 32).
+    func testBelowAndPermutationMatchReference() {
+        var a = SeededRNG(seed: 11)
+        XCTAssertEqual((0..<12).map { _ in a.below(7) }, [2, 1, 4, 3, 1, 3, 0, 5, 2, 6, 1, 1])
+        var b = SeededRNG(seed: 3)
+        XCTAssertEqual(b.permutation(10), [5, 7, 2, 8, 3, 9, 0, 4, 6, 1])
+        var c = SeededRNG(seed: 5)
+        let hits = Set((0..<500).map { _ in c.below(10) })
+        XCTAssertEqual(hits, Set(0..<10), "below(10) must reach every value")
+    }
+
     func testPermutationIsAPermutation() {
         var rng = SeededRNG(seed: 3)
         let p = rng.permutation(100)

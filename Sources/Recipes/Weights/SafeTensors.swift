@@ -49,6 +49,7 @@ public struct SafeTensors {
             throw WeightsError(file: file, "header is not a JSON object")
         }
         var entries: [(String, Int)] = []
+        var spans: [(String, Int, Int)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 if let m = value as? [String: String] { metadata = m }
@@ -80,11 +81,26 @@ public struct SafeTensors {
                 scalars = data.subdata(in: begin..<end).withUnsafeBytes { raw in
                     (0..<count).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
                 }
+            case "F16", "BF16":
+                guard end - begin == count * 2 else { throw WeightsError(file: file, "tensor '\(name)': shape \(shape) needs \(count * 2) bytes, offsets give \(end - begin)") }
+                let bf16 = dtype == "BF16"
+                scalars = data.subdata(in: begin..<end).withUnsafeBytes { raw in
+                    (0..<count).map {
+                        let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))
+                        return bf16 ? Float(bitPattern: UInt32(bits) << 16) : Float(Float16(bitPattern: bits))
+                    }
+                }
             default:
-                throw WeightsError(file: file, "tensor '\(name)': dtype \(dtype) is not supported (F32, F64, I64)")
+                throw WeightsError(file: file, "tensor '\(name)': dtype \(dtype) is not supported (F32, F16, BF16, F64, I64)")
             }
             tensors[name] = Tensor(shape: shape, scalars: scalars)
             entries.append((name, off[0]))
+            spans.append((name, off[0], off[1]))
+        }
+        // Tensors must not share bytes: overlapping data_offsets mean a corrupt or crafted header.
+        spans.sort { $0.1 < $1.1 || ($0.1 == $1.1 && $0.2 < $1.2) }
+        for i in spans.indices.dropFirst() where spans[i].1 < spans[i - 1].2 {
+            throw WeightsError(file: file, "tensors '\(spans[i - 1].0)' \([spans[i - 1].1, spans[i - 1].2]) and '\(spans[i].0)' \([spans[i].1, spans[i].2]) have overlapping data_offsets")
         }
         names = entries.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
     }

@@ -52,7 +52,7 @@ public struct SeededRNG: Sendable {
     /// Uniform integer in 0..<n (rejection-free multiply-shift; n < 2^32).
     public mutating func below(_ n: Int) -> Int {
         precondition(n > 0 && n <= Int(UInt32.max))
-        return Int((nextUInt64() >> 32) &* UInt64(n) >> 32)
+        return Int(((nextUInt64() >> 32) &* UInt64(n)) >> 32)
     }
 
     /// A tensor of U(-bound, bound) samples, in row-major order.
