@@ -21,28 +21,8 @@ public enum Pullback {
     /// - Returns: logits `[N, classes]` and the pullback `[N, 3, H, W]`.
     public static func compute<M: ImageClassifier>(model: M, images: Tensor, targets: [Int], policy: GatePolicy,
                                                    input: ModelInput = .imageNet) throws -> (logits: Tensor, gradient: Tensor) {
-        guard images.rank == 4, images.shape[1] == input.mean.count else {
-            throw EngineError(op: "Pullback", "images must be [N, \(input.mean.count), H, W], got \(images.shape)")
-        }
-        guard targets.count == images.shape[0] else {
-            throw EngineError(op: "Pullback", "\(targets.count) targets for \(images.shape[0]) images; need one per image")
-        }
-        let tape = Tape()
-        let x = tape.input(images, requiresGrad: true)
-        let y = try model.logits(tape: tape, input: try input.apply(tape: tape, x), policy: policy)
-        let logits = tape.value(y)
-        let classes = logits.shape[1]
-        var seed = Tensor(zeros: logits.shape)
-        for (i, t) in targets.enumerated() {
-            guard t >= 0 && t < classes else {
-                throw EngineError(op: "Pullback", "target \(t) of image \(i) is not a class index (0..<\(classes))")
-            }
-            seed.scalars[i * classes + t] = 1
-        }
-        guard let g = try tape.backward(from: y, seed: seed)[x] else {
-            throw EngineError(op: "Pullback", "no gradient reached the input of \(model.name)")
-        }
-        return (logits, g)
+        // One implementation of the backward seed/target checks: ExplanationMethod.pullback.
+        try ExplanationMethod.pullback(PixelModel(model, input: input), images, targets: targets, policy: policy)
     }
 
     /// Logits only (no tape recording).
@@ -50,6 +30,6 @@ public enum Pullback {
                                                   input: ModelInput = .imageNet) throws -> Tensor {
         let tape = Tape(recording: false)
         let x = tape.input(images)
-        return tape.value(try model.logits(tape: tape, input: try input.apply(tape: tape, x), policy: policy))
+        return tape.value(try PixelModel(model, input: input).logits(tape, x, policy: policy))
     }
 }

@@ -33,7 +33,29 @@ public protocol ImageClassifier {
 
 extension ImageClassifier {
     public var parameterShapes: [(String, [Int])] { parameters.names.map { ($0, parameters.shapes[$0]!) } }
+    /// The same list as `StateDict.matching` wants it.
+    public var parameterSpecs: [ParameterSpec] { parameterShapes.map { ParameterSpec($0.0, $0.1) } }
     public mutating func load(_ tensors: [String: Tensor]) throws { try parameters.load(tensors, model: name) }
+}
+
+/// Paper A's model `backbone ∘ Normalize ∘ ((x + 1) / 2)` on pixels in [-1, 1], as the `Classifier`
+/// that `ExplanationMethod` attributes.
+///
+/// ```swift
+/// let m = PixelModel(ResNet.resnet50())
+/// let g = try ExplanationMethod.gradient.attribute(m, images, targets: [0])
+/// ```
+public struct PixelModel<M: ImageClassifier>: Classifier {
+    public var backbone: M
+    public var input: ModelInput
+    public init(_ backbone: M, input: ModelInput = .imageNet) { self.backbone = backbone; self.input = input }
+
+    public func logits(_ tape: Tape, _ x: Variable, policy: GatePolicy) throws -> Variable {
+        guard tape.shape(x).count == 4, tape.shape(x)[1] == input.mean.count else {
+            throw EngineError(op: backbone.name, "images must be [N, \(input.mean.count), H, W], got \(tape.shape(x))")
+        }
+        return try backbone.logits(tape: tape, input: try input.apply(tape: tape, x), policy: policy)
+    }
 }
 
 /// A model's problem with its parameters: names the model and the tensor.
