@@ -131,6 +131,40 @@ final class PGATests: XCTestCase {
     }
 }
 
+/// Gates are chosen by torchvision module path; DenseNet's functional final ReLU is hard unless named.
+final class GateNamingTests: XCTestCase {
+    func testDenseNetFinalReLUIsHardUnlessOverridden() throws {
+        var net = DenseNet(name: "tiny_densenet", growth: 8, blocks: [2, 2], bottleneckWidth: 2, initialFeatures: 16, classes: 5)
+        try SyntheticWeights.fill(&net, seed: 5, recipe: SyntheticWeights.Recipe(gamma: (1.0, 1.25), lastLinear: "classifier.weight"))
+        let x = SyntheticWeights.images(seed: 9, count: 2, size: 32)
+        var policy = try GatePolicy.excitation(temperature: 0.3)
+        let base = try Pullback.compute(model: net, images: x, targets: [1, 2], policy: policy).gradient
+        policy.reluOverrides[DenseNet.finalReLU] = .hard
+        let hard = try Pullback.compute(model: net, images: x, targets: [1, 2], policy: policy).gradient
+        XCTAssertEqual(base, hard, "the default already leaves the functional final ReLU hard")
+        policy.reluOverrides[DenseNet.finalReLU] = .sigmoid(temperature: 0.3)
+        let soft = try Pullback.compute(model: net, images: x, targets: [1, 2], policy: policy).gradient
+        let cos = base.cosineSimilarity(soft)
+        print("tiny DenseNet: cosine(final ReLU hard, soft) = \(cos)")
+        XCTAssertLessThan(cos, 0.99999, "overriding the final ReLU's gate must change the pullback")
+    }
+
+    func testResNetBlockReLUGateByName() throws {
+        var net = ResNet(name: "tiny", blocks: [1, 1, 1, 1], classes: 5)
+        try SyntheticWeights.fill(&net, seed: 7, recipe: SyntheticWeights.Recipe(gamma: (0.5, 1.0), lastLinear: "fc.weight"))
+        let x = SyntheticWeights.images(seed: 3, count: 1, size: 32)
+        var policy = try GatePolicy.excitation(temperature: 0.3)
+        let base = try Pullback.compute(model: net, images: x, targets: [0], policy: policy).gradient
+        policy.reluOverrides["layer1.0.relu"] = .hard
+        let changed = try Pullback.compute(model: net, images: x, targets: [0], policy: policy).gradient
+        let cos = base.cosineSimilarity(changed)
+        print("tiny ResNet: cosine(all soft, layer1.0.relu hard) = \(cos)")
+        XCTAssertLessThan(cos, 0.99999)
+        XCTAssertThrowsError(try ImageNetModels.make("alexnet")) { XCTAssertTrue("\($0)".contains("resnet50")) }
+        XCTAssertEqual(try ImageNetModels.make("vgg11_bn").parameterShapes.count, 8 * 6 + 6)
+    }
+}
+
 /// Model plumbing that needs no tape op: parameter names, counts, loading errors, the input map.
 final class ModelStructureTests: XCTestCase {
     /// Parameter counts (running statistics excluded) equal torchvision's published sizes.

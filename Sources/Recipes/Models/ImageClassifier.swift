@@ -168,3 +168,23 @@ struct Forward {
         try tape.maxPool2d(x, kernel: kernel, stride: stride, padding: padding, gate: policy.pool(for: name))
     }
 }
+
+// MARK: - By name
+
+/// Paper A's three ImageNet architectures by torchvision constructor name.
+///
+/// ```swift
+/// var net = try ImageNetModels.make("densenet121")
+/// ```
+public enum ImageNetModels {
+    public static let names = ["resnet50", "vgg11_bn", "densenet121"]
+
+    public static func make(_ name: String, classes: Int = 1000) throws -> any ImageClassifier {
+        switch name {
+        case "resnet50": return ResNet.resnet50(classes: classes)
+        case "vgg11_bn": return VGG.vgg11BN(classes: classes)
+        case "densenet121": return DenseNet.densenet121(classes: classes)
+        default: throw ModelError(model: name, "unknown architecture; known: \(names.joined(separator: ", "))")
+        }
+    }
+}
