@@ -66,7 +66,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 import torchvision
-from safetensors.torch import save_file
+import json
 
 GAMMA = np.uint64(0x9E3779B97F4A7C15)
 M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -143,6 +143,23 @@ def fill_weights(model, arch):
         new[name] = torch.from_numpy(v.reshape(tuple(t.shape)))
     model.load_state_dict(new)
     return names, new
+
+
+def save_safetensors(tensors, path, metadata):
+    """safetensors with keys and metadata in sorted order, so reruns are byte-identical
+    (safetensors' own writer orders the metadata map arbitrarily)."""
+    header, offset, blobs = {"__metadata__": dict(sorted(metadata.items()))}, 0, []
+    for name in sorted(tensors):
+        b = tensors[name].detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(tensors[name].shape), "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    js = json.dumps(header, separators=(",", ":")).encode()
+    js += b" " * ((8 - (8 + len(js)) % 8) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(js).to_bytes(8, "little") + js + b"".join(blobs))
+    os.replace(tmp, path)
 
 
 def make_images():
@@ -291,7 +308,7 @@ def main():
             "source": "golden/pullbacks/make_pullback_goldens.py (torch %s, torchvision %s, float64)"
                       % (torch.__version__, torchvision.__version__),
         }
-        save_file(tensors, os.path.join(out_dir, f"{arch}.safetensors"), metadata=meta)
+        save_safetensors(tensors, os.path.join(out_dir, f"{arch}.safetensors"), meta)
 
 
 if __name__ == "__main__":
