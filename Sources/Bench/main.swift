@@ -1,2 +1,286 @@
+// MARK: - bench: FMA peak, GEMM and ResNet50 convolutions vs PyTorch (same run, same threads)
+//
+//   bench conv|gemm|peak|all [--threads N] [--repeat R]
+//
+// Every time is the median of R runs after one warm-up. PyTorch timings come from
+// golden/bench/torch_conv_bench.py, launched with $TORCH_PYTHON (default /tmp/torch-env/bin/python)
+// and torch.set_num_threads(N) for the same N.
+import Dispatch
+import Foundation
 import SIMDCore
-print("bench: nothing yet")
+
+// MARK: Options
+
+struct Options {
+    var mode = "all"
+    var threads = Parallel.threadCount
+    var repeats = 5
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    var args = Array(CommandLine.arguments.dropFirst())
+    func fail(_ msg: String) -> Never {
+        FileHandle.standardError.write("bench: \(msg)\nusage: bench conv|gemm|peak|all [--threads N] [--repeat R]\n".data(using: .utf8)!)
+        exit(2)
+    }
+    while !args.isEmpty {
+        let a = args.removeFirst()
+        switch a {
+        case "conv", "gemm", "peak", "all": o.mode = a
+        case "--threads", "--repeat":
+            guard let v = args.first.flatMap(Int.init), v >= 1 else { fail("\(a) needs a positive integer") }
+            args.removeFirst()
+            if a == "--threads" { o.threads = v } else { o.repeats = v }
+        case "-h", "--help": fail("help")
+        default: fail("unknown argument '\(a)'")
+        }
+    }
+    return o
+}
+
+// MARK: Timing
+
+/// Wall clock, or with BENCH_CPU_TIME=1 the calling thread's CPU time (only meaningful with
+/// --threads 1; useful to tune kernels on a machine shared with other jobs).
+let useThreadCPUTime = ProcessInfo.processInfo.environment["BENCH_CPU_TIME"] == "1"
+func now() -> Double {
+    if useThreadCPUTime {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+    return Double(DispatchTime.now().uptimeNanoseconds) * 1e-9
+}
+
+func medianTime(_ repeats: Int, _ body: () -> Void) -> Double {
+    body()   // warm-up
+    var ts: [Double] = []
+    for _ in 0..<repeats { let t0 = now(); body(); ts.append(now() - t0) }
+    ts.sort()
+    return ts.count % 2 == 1 ? ts[ts.count / 2] : 0.5 * (ts[ts.count / 2 - 1] + ts[ts.count / 2])
+}
+
+func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+func f1(_ x: Double) -> String { String(format: "%.1f", x) }
+func f2(_ x: Double) -> String { String(format: "%.2f", x) }
+
+// MARK: FMA peak
+
+/// Register-only FMA loop: 12 independent zmm accumulators (more than latency x throughput), no
+/// memory traffic. Returns a value so the loop is not removed.
+@inline(never)
+func fmaLoop(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD16<Float>
+    let m = V(repeating: 0.999999), a = V(repeating: seed * 1e-7)
+    var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
+    var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
+    for _ in 0..<iterations {
+        c0 = c0.addingProduct(m, a); c1 = c1.addingProduct(m, a); c2 = c2.addingProduct(m, a)
+        c3 = c3.addingProduct(m, a); c4 = c4.addingProduct(m, a); c5 = c5.addingProduct(m, a)
+        c6 = c6.addingProduct(m, a); c7 = c7.addingProduct(m, a); c8 = c8.addingProduct(m, a)
+        c9 = c9.addingProduct(m, a); c10 = c10.addingProduct(m, a); c11 = c11.addingProduct(m, a)
+    }
+    let s = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
+    return s.sum()
+}
+
+/// GFLOPS of `workers` concurrent fmaLoops (12 FMA x 16 lanes x 2 flops per iteration each).
+func measurePeak(workers: Int, repeats: Int) -> Double {
+    let iters = 20_000_000
+    var sink = [Float](repeating: 0, count: workers)
+    let t = medianTime(repeats) {
+        sink.withUnsafeMutableBufferPointer { sp in
+            let p = sp.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: workers) { w in p[w] = fmaLoop(iters, Float(w + 1)) }
+        }
+    }
+    if sink.contains(where: { $0.isNaN }) { print("(peak sink NaN)") }
+    return Double(workers) * Double(iters) * 12 * 16 * 2 / t / 1e9
+}
+
+// MARK: PyTorch in the same run
+
+struct ConvShape { let name: String; let cin, cout, k, stride, pad, hw, count: Int }
+
+/// ResNet50 (torchvision, stride on the 3x3) at 224x224, batch 1: every distinct conv shape and how
+/// many times it occurs.
+let resnet50Convs: [ConvShape] = [
+    ConvShape(name: "stem 7x7/2", cin: 3, cout: 64, k: 7, stride: 2, pad: 3, hw: 224, count: 1),
+    ConvShape(name: "l1 1x1", cin: 64, cout: 64, k: 1, stride: 1, pad: 0, hw: 56, count: 1),
+    ConvShape(name: "l1 3x3", cin: 64, cout: 64, k: 3, stride: 1, pad: 1, hw: 56, count: 3),
+    ConvShape(name: "l1 1x1 up", cin: 64, cout: 256, k: 1, stride: 1, pad: 0, hw: 56, count: 4),
+    ConvShape(name: "l1 1x1 down", cin: 256, cout: 64, k: 1, stride: 1, pad: 0, hw: 56, count: 2),
+    ConvShape(name: "l2 1x1 in", cin: 256, cout: 128, k: 1, stride: 1, pad: 0, hw: 56, count: 1),
+    ConvShape(name: "l2 3x3/2", cin: 128, cout: 128, k: 3, stride: 2, pad: 1, hw: 56, count: 1),
+    ConvShape(name: "l2 1x1 up", cin: 128, cout: 512, k: 1, stride: 1, pad: 0, hw: 28, count: 4),
+    ConvShape(name: "l2 ds 1x1/2", cin: 256, cout: 512, k: 1, stride: 2, pad: 0, hw: 56, count: 1),
+    ConvShape(name: "l2 1x1 down", cin: 512, cout: 128, k: 1, stride: 1, pad: 0, hw: 28, count: 3),
+    ConvShape(name: "l2 3x3", cin: 128, cout: 128, k: 3, stride: 1, pad: 1, hw: 28, count: 3),
+    ConvShape(name: "l3 1x1 in", cin: 512, cout: 256, k: 1, stride: 1, pad: 0, hw: 28, count: 1),
+    ConvShape(name: "l3 3x3/2", cin: 256, cout: 256, k: 3, stride: 2, pad: 1, hw: 28, count: 1),
+    ConvShape(name: "l3 1x1 up", cin: 256, cout: 1024, k: 1, stride: 1, pad: 0, hw: 14, count: 6),
+    ConvShape(name: "l3 ds 1x1/2", cin: 512, cout: 1024, k: 1, stride: 2, pad: 0, hw: 28, count: 1),
+    ConvShape(name: "l3 1x1 down", cin: 1024, cout: 256, k: 1, stride: 1, pad: 0, hw: 14, count: 5),
+    ConvShape(name: "l3 3x3", cin: 256, cout: 256, k: 3, stride: 1, pad: 1, hw: 14, count: 5),
+    ConvShape(name: "l4 1x1 in", cin: 1024, cout: 512, k: 1, stride: 1, pad: 0, hw: 14, count: 1),
+    ConvShape(name: "l4 3x3/2", cin: 512, cout: 512, k: 3, stride: 2, pad: 1, hw: 14, count: 1),
+    ConvShape(name: "l4 1x1 up", cin: 512, cout: 2048, k: 1, stride: 1, pad: 0, hw: 7, count: 3),
+    ConvShape(name: "l4 ds 1x1/2", cin: 1024, cout: 2048, k: 1, stride: 2, pad: 0, hw: 14, count: 1),
+    ConvShape(name: "l4 1x1 down", cin: 2048, cout: 512, k: 1, stride: 1, pad: 0, hw: 7, count: 2),
+    ConvShape(name: "l4 3x3", cin: 512, cout: 512, k: 3, stride: 1, pad: 1, hw: 7, count: 2),
+]
+
+let gemmSizes: [(m: Int, n: Int, k: Int)] = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (64, 3136, 576)]
+
+struct TorchTimes { var version: String; var conv: [(fwd: Double, dx: Double)]; var gemm: [Double] }
+
+/// Runs the PyTorch script; nil (with the reason printed) when torch is not available.
+func torchTimes(threads: Int, repeats: Int, convs: [ConvShape], gemms: [(m: Int, n: Int, k: Int)]) -> TorchTimes? {
+    let python = ProcessInfo.processInfo.environment["TORCH_PYTHON"] ?? "/tmp/torch-env/bin/python"
+    let script = ProcessInfo.processInfo.environment["TORCH_BENCH_SCRIPT"] ?? "golden/bench/torch_conv_bench.py"
+    guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
+        print("PyTorch: not available (python \(python), script \(script))")
+        return nil
+    }
+    let job: [String: Any] = [
+        "threads": threads, "repeat": repeats,
+        "conv": convs.map { ["cin": $0.cin, "cout": $0.cout, "k": $0.k, "stride": $0.stride, "pad": $0.pad, "h": $0.hw, "w": $0.hw] },
+        "gemm": gemms.map { ["m": $0.m, "n": $0.n, "k": $0.k] },
+    ]
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: python)
+    p.arguments = [script]
+    let inPipe = Pipe(), outPipe = Pipe()
+    p.standardInput = inPipe; p.standardOutput = outPipe
+    p.standardError = FileHandle.nullDevice
+    do {
+        try p.run()
+        inPipe.fileHandleForWriting.write(try JSONSerialization.data(withJSONObject: job))
+        try inPipe.fileHandleForWriting.close()
+        let data = outPipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0,
+              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let conv = obj["conv"] as? [[String: Double]], let gemm = obj["gemm"] as? [Double] else {
+            print("PyTorch: not available (script exited with \(p.terminationStatus))")
+            return nil
+        }
+        return TorchTimes(version: obj["torch"] as? String ?? "?",
+                          conv: conv.map { ($0["forward"] ?? .nan, $0["input_grad"] ?? .nan) }, gemm: gemm)
+    } catch {
+        print("PyTorch: not available (\(error))")
+        return nil
+    }
+}
+
+// MARK: Sections
+
+func randomBuffer(_ n: Int, seed: UInt64) -> [Float] {
+    var rng = SeededRNG(seed: seed)
+    return (0..<n).map { _ in rng.uniform(-1, 1) }
+}
+
+func benchGEMM(_ o: Options, peak2: Double?, torch: TorchTimes?) {
+    print("\nGEMM (C = A·B, row-major, \(o.threads) thread(s), median of \(o.repeats))")
+    print(pad("M x N x K", 18) + pad("ms", 9) + pad("GFLOPS", 9) + pad("%peak2", 8) + pad("torch ms", 10) + pad("ours/torch", 11))
+    for (i, s) in gemmSizes.enumerated() {
+        let a = randomBuffer(s.m * s.k, seed: 1), b = randomBuffer(s.k * s.n, seed: 2)
+        var c = [Float](repeating: 0, count: s.m * s.n)
+        let t = medianTime(o.repeats) {
+            c.withUnsafeMutableBufferPointer { cp in
+                GEMM.multiply(m: s.m, n: s.n, k: s.k, a: a, lda: s.k, b: b, ldb: s.n, c: cp.baseAddress!, ldc: s.n)
+            }
+        }
+        let gf = 2 * Double(s.m * s.n * s.k) / t / 1e9
+        var line = pad("\(s.m)x\(s.n)x\(s.k)", 18) + pad(f2(t * 1e3), 9) + pad(f1(gf), 9)
+        line += pad(peak2.map { f1(100 * gf / $0) } ?? "-", 8)
+        if let tt = torch?.gemm[i] { line += pad(f2(tt * 1e3), 10) + pad(f2(tt / t), 11) } // >1: we are faster
+        print(line)
+    }
+}
+
+func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
+    print("\nResNet50 convolutions, 224x224 batch 1, \(o.threads) thread(s), median of \(o.repeats)")
+    print("speed = torch time / our time (>1: faster than PyTorch); %pk = % of measured 2-core FMA peak")
+    print(pad("layer", 13) + pad("Cin>Cout", 11) + pad("k/s", 5) + pad("HW", 5) + pad("x", 3)
+          + pad("fwd ms", 8) + pad("GFLOPS", 8) + pad("%pk", 6) + pad("speed", 7)
+          + pad("dx ms", 8) + pad("GFLOPS", 8) + pad("%pk", 6) + pad("speed", 7))
+    var totals = (ours: 0.0, oursDx: 0.0, torch: 0.0, torchDx: 0.0, flops: 0.0)
+    var threeByThree: [(name: String, frac: Double)] = []
+    let only = ProcessInfo.processInfo.environment["BENCH_ONLY"]   // substring of a layer name
+    for (i, s) in resnet50Convs.enumerated() {
+        if let only, !s.name.contains(only) { continue }
+        let g = ConvGeometry(inChannels: s.cin, height: s.hw, width: s.hw, outChannels: s.cout,
+                             kernelHeight: s.k, kernelWidth: s.k, strideH: s.stride, strideW: s.stride, padH: s.pad, padW: s.pad)
+        let x = randomBuffer(s.cin * s.hw * s.hw, seed: 3), w = randomBuffer(s.cout * g.k, seed: 4)
+        let dy = randomBuffer(s.cout * g.outPixels, seed: 5)
+        var y = [Float](repeating: 0, count: s.cout * g.outPixels), dx = [Float](repeating: 0, count: x.count)
+        let tf = medianTime(o.repeats) {
+            y.withUnsafeMutableBufferPointer { yp in Conv2D.forward(x: x, batch: 1, weight: w, bias: nil, g, y: yp.baseAddress!) }
+        }
+        let tb = medianTime(o.repeats) {
+            dx.withUnsafeMutableBufferPointer { xp in Conv2D.inputGradient(dy: dy, batch: 1, weight: w, g, dx: xp.baseAddress!) }
+        }
+        let gf = g.flops / tf / 1e9, gb = g.flops / tb / 1e9
+        totals.ours += Double(s.count) * tf; totals.oursDx += Double(s.count) * tb; totals.flops += Double(s.count) * g.flops
+        var line = pad(s.name, 13) + pad("\(s.cin)>\(s.cout)", 11) + pad("\(s.k)/\(s.stride)", 5) + pad("\(s.hw)", 5) + pad("\(s.count)", 3)
+        line += pad(f2(tf * 1e3), 8) + pad(f1(gf), 8) + pad(peak2.map { f1(100 * gf / $0) } ?? "-", 6)
+        line += pad(torch.map { f2($0.conv[i].fwd / tf) } ?? "-", 7)
+        line += pad(f2(tb * 1e3), 8) + pad(f1(gb), 8) + pad(peak2.map { f1(100 * gb / $0) } ?? "-", 6)
+        line += pad(torch.map { f2($0.conv[i].dx / tb) } ?? "-", 7)
+        print(line)
+        if let tt = torch { totals.torch += Double(s.count) * tt.conv[i].fwd; totals.torchDx += Double(s.count) * tt.conv[i].dx }
+        if s.k == 3, let peak2 { threeByThree.append((s.name, gf / peak2)) }
+    }
+    var line = "all 53 convs (weighted by count): forward \(f2(totals.ours * 1e3)) ms (\(f1(totals.flops / totals.ours / 1e9)) GFLOPS)"
+    line += ", inputGradient \(f2(totals.oursDx * 1e3)) ms"
+    if torch != nil {
+        line += "; PyTorch forward \(f2(totals.torch * 1e3)) ms, inputGradient \(f2(totals.torchDx * 1e3)) ms"
+    }
+    print(line)
+    if !threeByThree.isEmpty {
+        let worst = threeByThree.min { $0.frac < $1.frac }!
+        print("3x3 forward: min \(f1(100 * worst.frac))% of 2-core peak (\(worst.name)); target >= 60%")
+    }
+}
+
+// MARK: Main
+
+let o = parseOptions()
+Parallel.$threadCount.withValue(o.threads) {
+    print("bench \(o.mode): \(o.threads) thread(s), repeat \(o.repeats), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    var peak2: Double? = nil
+    if ProcessInfo.processInfo.environment["BENCH_NO_PEAK"] != "1" {   // (=1 when profiling one layer)
+        let p1 = measurePeak(workers: 1, repeats: o.repeats)
+        let p2 = measurePeak(workers: 2, repeats: o.repeats)
+        peak2 = p2
+        print("\nFMA peak (register-only vfmadd231ps zmm loop, 12 accumulators)")
+        print("  1 core : \(f1(p1)) GFLOPS")
+        print("  2 cores: \(f1(p2)) GFLOPS")
+    }
+    if o.mode == "peak" || o.mode == "all" {
+        // The GEMM micro-kernel alone, operands resident in L1/L2 (upper bound for GEMM/conv).
+        for kc in [64, 128, 256] {
+            let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
+            let b = UnsafeMutableRawPointer.allocate(byteCount: kc * 32 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 32)
+            a.initialize(repeating: 0.5, count: kc * 6); b.initialize(repeating: 0.25, count: kc * 32)
+            var c = [Float](repeating: 0, count: 6 * 32)
+            let calls = 200_000_000 / (kc * 6 * 32)
+            let t = medianTime(o.repeats) {
+                c.withUnsafeMutableBufferPointer { cp in
+                    for _ in 0..<calls { GEMM.microKernel6x32(kc, a, b, cp.baseAddress!, 32, true) }
+                }
+            }
+            print("  micro-kernel 6x32, kc \(kc), 1 core: \(f1(Double(calls * kc * 6 * 32 * 2) / t / 1e9)) GFLOPS")
+            a.deallocate(); b.deallocate()
+        }
+    }
+    guard o.mode != "peak" else { return }
+    let wantConv = o.mode == "conv" || o.mode == "all", wantGEMM = o.mode == "gemm" || o.mode == "all"
+    let torch = torchTimes(threads: o.threads, repeats: o.repeats,
+                           convs: wantConv ? resnet50Convs : [], gemms: wantGEMM ? gemmSizes : [])
+    if let torch { print("PyTorch \(torch.version), torch.set_num_threads(\(o.threads)), timed in this run") }
+    if wantGEMM { benchGEMM(o, peak2: peak2, torch: torch) }
+    if wantConv { benchConv(o, peak2: peak2, torch: torch) }
+}

@@ -26,7 +26,7 @@ final class ImageTests: XCTestCase {
 
     func testPNGFixturesDecodeLikePIL() throws {
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.golden.appendingPathComponent("fixtures/expected.json"))) as! [String: [String: Any]]
-        XCTAssertEqual(json.count, 5)
+        XCTAssertEqual(json.count, 6)
         for (name, e) in json.sorted(by: { $0.key < $1.key }) {
             let img = try PNG.read(Self.golden.appendingPathComponent("fixtures/\(name)"))
             let want = RGBImage(width: e["width"] as! Int, height: e["height"] as! Int, pixels: (e["rgb"] as! [Int]).map(UInt8.init))
@@ -146,6 +146,24 @@ final class ImageTests: XCTestCase {
             let wt = want.tensor()
             XCTAssertLessThanOrEqual(zip(t.scalars, wt.scalars).map { abs($0 - $1) }.max()!, 1.0 / 255 + 1e-6)
         }
+    }
+
+    func testUpsamplingAndDatasetTransformMatchTorchvision() throws {
+        // Imagenette-160 inputs are enlarged by Resize(256): upsampling path, landscape and square.
+        for stem in ["small_chelsea", "small_camera_gray"] {
+            let img = try JPEG.read(Self.golden.appendingPathComponent("fixtures/\(stem).jpg"))
+            let ours = try ImagePreprocessing.paperA(img)
+            let d = maxDiff(ours, try PNG.read(Self.golden.appendingPathComponent("paperA_\(stem).png")))
+            print("paper A pre-processing (upsampling) \(stem) \(img.width)x\(img.height) -> 224x224: max |ours - torchvision| = \(d)/255")
+            XCTAssertLessThanOrEqual(d, 1, stem)
+        }
+        let cam = try PNG.read(Self.images.appendingPathComponent("camera.png"))
+        let ours = try ImagePreprocessing.resizeThenCenterCrop(cam)
+        let d = maxDiff(ours, try PNG.read(Self.golden.appendingPathComponent("dataset_camera.png")))
+        print("dataset transform Resize(256)+CenterCrop(224) camera.png 512x512: max |ours - torchvision| = \(d)/255")
+        XCTAssertLessThanOrEqual(d, 1)
+        // The two pipelines really differ on square inputs.
+        XCTAssertNotEqual(ours, try ImagePreprocessing.paperA(cam))
     }
 
     func testResampleFixedPointAgainstDoubleReference() {

@@ -71,7 +71,7 @@ final class PullbackGoldenTests: XCTestCase {
         // 5-step PGA along the pullback.
         let pga = PGA(alpha: Float(meta["alpha"]!)!, eps: Float(meta["eps"]!)!, steps: Int(meta["steps"]!)!,
                       policy: excitation)
-        let result = try pga.ascend(model: model, images: goldenImages, targets: targets)
+        let result = try pga.ascend(model: PixelModel(model), images: goldenImages, targets: targets)
         let pgaErr = result.perturbed.maxAbsDifference(try golden.tensor("pga"))
         let seconds = Date().timeIntervalSince(start)
 
@@ -105,13 +105,13 @@ final class PGATests: XCTestCase {
         let policy = try GatePolicy.excitation(temperature: 0.3)
         let pga = PGA(alpha: 4, eps: 6, steps: 3, policy: policy)
         let targets = [1, 3, 4]
-        let grid = try pga.grid(model: net, images: images, targets: targets, batchSize: 4)
+        let grid = try pga.grid(model: PixelModel(net), images: images, targets: targets, batchSize: 4)
         XCTAssertEqual(grid.perturbed.shape, [6, 3, 32, 32])
         let per = 3 * 32 * 32
         let before = try Pullback.logits(model: net, images: images)
         let after = try Pullback.logits(model: net, images: grid.perturbed)
         for i in 0..<2 {
-            let one = try pga.ascend(model: net, images: Tensor(shape: [1, 3, 32, 32], scalars: Array(images.scalars[(i * per)..<((i + 1) * per)])),
+            let one = try pga.ascend(model: PixelModel(net), images: Tensor(shape: [1, 3, 32, 32], scalars: Array(images.scalars[(i * per)..<((i + 1) * per)])),
                                      targets: [targets[1]])
             let row = Array(grid.perturbed.scalars[((i * 3 + 1) * per)..<((i * 3 + 2) * per)])
             // Batch composition may change summation blocking in the kernels: equal up to rounding.

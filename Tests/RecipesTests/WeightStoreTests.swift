@@ -93,6 +93,21 @@ final class WeightStoreTests: XCTestCase {
         XCTAssertEqual(WeightStore.defaultCacheDirectory(environment: ["HOME": "/h"]).path, "/h/.cache/torch/hub/checkpoints")
     }
 
+    func testReusesHuggingFaceCacheForTimmFiles() throws {
+        let hub = dir.appendingPathComponent("hf/hub")
+        let snap = hub.appendingPathComponent("models--timm--resnet50.tv_in1k/snapshots/abc123")
+        try FileManager.default.createDirectory(at: snap, withIntermediateDirectories: true)
+        let (data, _, _) = try payload()
+        try data.write(to: snap.appendingPathComponent("model.safetensors"))
+        XCTAssertEqual(WeightStore.defaultHuggingFaceCache(environment: ["HF_HOME": dir.appendingPathComponent("hf").path]).path, hub.path)
+        let store = WeightStore(cacheDirectory: dir.appendingPathComponent("torch"), allowDownload: false,
+                                environment: ["HF_HUB_CACHE": hub.path, "HOME": dir.path])
+        XCTAssertEqual(try store.resolve(WeightCatalogue.timmResNet50).path, snap.appendingPathComponent("model.safetensors").path)
+        XCTAssertThrowsError(try store.resolve(WeightCatalogue.timmVGG11BN)) {   // not in either cache, downloads off
+            XCTAssertTrue("\($0)".contains("https://huggingface.co/timm/vgg11_bn.tv_in1k/resolve/main/model.safetensors"), "\($0)")
+        }
+    }
+
     func testCatalogue() {
         XCTAssertEqual(WeightCatalogue.resnet50.hashPrefix, "0676ba61")
         XCTAssertEqual(WeightCatalogue.vgg11BN.url.absoluteString, "https://download.pytorch.org/models/vgg11_bn-6002323d.pth")

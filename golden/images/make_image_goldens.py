@@ -89,10 +89,39 @@ def write_png16(path, arr16):
                 + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
+def write_png8_gamma(path, arr8, gamma100000):
+    """8-bit RGB PNG with a gAMA chunk far from sRGB; PIL ignores gAMA, and so must we."""
+    h, w, _ = arr8.shape
+    raw = b"".join(b"\x00" + arr8[y].tobytes() for y in range(h))
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"gAMA", struct.pack(">I", gamma100000))
+                + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+write_png8_gamma(os.path.join(OUT, "fixtures", "gamma50000.png"), rgb, 50000)
+expected["gamma50000.png"] = np.asarray(Image.open(os.path.join(OUT, "fixtures", "gamma50000.png")).convert("RGB"))
+assert (expected["gamma50000.png"] == rgb).all()
+
 rgb16 = rng.integers(0, 65536, size=(5, 7, 3), dtype=np.uint16)
 rgb16[0, 0] = [0, 65535, 32896]   # exact multiples of 257 -> 0, 255, 128
 write_png16(os.path.join(OUT, "fixtures", "rgb16.png"), rgb16)
 expected["rgb16.png"] = np.floor(rgb16.astype(np.float64) / 257 + 0.5).astype(np.uint8)   # round(v / 257)
+
+# Upsampling (Imagenette-160 images have a 160 px short side, so Resize(256) enlarges them):
+# the small JPEG fixtures through ConditionalTransform, decoded by PIL as above.
+for name in ["small_chelsea.jpg", "small_camera_gray.jpg"]:
+    img = Image.open(os.path.join(OUT, "fixtures", name)).convert("RGB")
+    stem = os.path.splitext(name)[0]
+    conditional_transform(img).save(os.path.join(OUT, f"paperA_{stem}.png"))
+    meta[name] = {"input_size": list(img.size), "output": f"paperA_{stem}.png"}
+# lib/dataset.py get_transform (the Imagenette dataset path): Resize(256) + CenterCrop(224) even
+# for square images.
+cam = Image.open(os.path.join(IMAGES, "camera.png")).convert("RGB")
+T.CenterCrop(224)(T.Resize(256)(cam)).save(os.path.join(OUT, "dataset_camera.png"))
+meta["camera.png"]["dataset_transform_output"] = "dataset_camera.png"
 
 with open(os.path.join(OUT, "fixtures", "expected.json"), "w") as f:
     json.dump({k: {"width": 7, "height": 5, "rgb": v.reshape(-1).tolist()} for k, v in expected.items()}, f)

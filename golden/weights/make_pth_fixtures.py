@@ -7,12 +7,17 @@ Fixtures (all tiny, committed):
   tiny_model.pth          state_dict of a torchvision-like net: conv (no bias), bn (incl. the int64
                           num_batches_tracked buffer), conv with bias, fc.  -> tiny_model.safetensors
   views.pth               non-contiguous tensor (a transposed view saved as such), two tensors viewing one
-                          storage at different offsets, a float16, a bfloat16, a float64 and an int64
-                          tensor.  -> views.safetensors (everything as float32, contiguous)
+                          storage at different offsets, a float16, a bfloat16, a float64, an int64 tensor,
+                          a 0-d tensor and an nn.Parameter.  -> views.safetensors (everything as float32, contiguous)
+  dtypes16.safetensors    views.pth's "half" and "bf16" tensors stored as F16 / BF16 safetensors.
   malicious.pth           torch.save of an object whose __reduce__ returns (os.system, ('echo pwned > /tmp/pwned',)).
                           Must be refused by the loader without running anything.
   legacy.pth              the pre-1.6 non-zip format (_use_new_zipfile_serialization=False); must be refused.
+                          (Not byte-reproducible: that format keys storages by memory address.)
   compressed.pth          tiny_model.pth re-zipped with deflate; must be refused (only stored entries).
+  zip64.pth               tiny_model.pth re-zipped (stored) with Python's ZIP64 limit lowered to 64 bytes, so entry
+                          sizes, local-header offsets and the end record all go through ZIP64 records; torch.load
+                          reads it and must give tiny_model.safetensors.
 The safetensors reference files hold float32 copies made by torch itself (.contiguous().float()).
 """
 import os
@@ -67,10 +72,13 @@ def views():
     sd["double"] = torch.randn(3, dtype=torch.float64)
     sd["long"] = torch.tensor([3, -7, 1 << 20], dtype=torch.int64)
     sd["scalar"] = torch.tensor(2.5)
+    sd["param"] = nn.Parameter(torch.randn(3))      # pickled through torch._utils._rebuild_parameter
     assert not sd["transposed"].is_contiguous()
     assert sd["shared.a"].untyped_storage().data_ptr() == sd["shared.b"].untyped_storage().data_ptr()
     torch.save(sd, os.path.join(HERE, "views.pth"))
     save_file(expected(sd), os.path.join(HERE, "views.safetensors"))
+    # The same half/bfloat16 tensors stored as F16/BF16 safetensors (reader test for those dtypes).
+    save_file({"half": sd["half"], "bf16": sd["bf16"]}, os.path.join(HERE, "dtypes16.safetensors"))
 
 
 class Evil:
@@ -90,8 +98,28 @@ def compressed():
     src = os.path.join(HERE, "tiny_model.pth")
     dst = os.path.join(HERE, "compressed.pth")
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_DEFLATED) as zout:
-        for info in zin.infolist():
-            zout.writestr(info.filename, zin.read(info.filename))
+        for info in zin.infolist():   # fixed timestamps: the fixture is byte-reproducible
+            zout.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), zin.read(info.filename),
+                          compress_type=zipfile.ZIP_DEFLATED)
+
+
+def zip64():
+    src = os.path.join(HERE, "tiny_model.pth")
+    dst = os.path.join(HERE, "zip64.pth")
+    saved = zipfile.ZIP64_LIMIT
+    zipfile.ZIP64_LIMIT = 64          # force ZIP64 extra fields and end records on a tiny archive
+    try:
+        with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", compression=zipfile.ZIP_STORED) as zout:
+            for info in zin.infolist():
+                zout.writestr(zipfile.ZipInfo(info.filename, date_time=(1980, 1, 1, 0, 0, 0)), zin.read(info.filename))
+    finally:
+        zipfile.ZIP64_LIMIT = saved
+    with open(dst, "rb") as f:
+        raw = f.read()
+    assert b"PK\x06\x06" in raw and b"PK\x06\x07" in raw, "expected a ZIP64 end record and locator"
+    back = torch.load(dst, weights_only=True)
+    ref = torch.load(src, weights_only=True)
+    assert all(torch.equal(back[k], ref[k]) for k in ref)
 
 
 if __name__ == "__main__":
@@ -100,5 +128,6 @@ if __name__ == "__main__":
     malicious()
     legacy(sd)
     compressed()
+    zip64()
     for f in sorted(os.listdir(HERE)):
         print(f, os.path.getsize(os.path.join(HERE, f)))

@@ -1,8 +1,8 @@
 // MARK: - Projected gradient ascent along pullbacks (SPEC A2)
 //
-// Targeted ascent on the RAW target logit, per image:
+// Targeted ascent on the RAW target logit, per image, in the model's input space [-1, 1]:
 //   x0 = image; x = x0
-//   repeat steps:  g = pullback of logit[target] at x
+//   repeat steps:  g = attribution of logit[target] at x   (excitation pullback, or vanilla gradient)
 //                  x = x + alpha * g / max(||g||_2, 1e-20)
 //                  delta = x - x0; delta *= min(1, eps / max(||delta||_2, 1e-20))
 //                  x = clamp(x0 + delta, -1, 1)
@@ -12,7 +12,7 @@ import SIMDCore
 /// Paper A's PGA (defaults alpha 20, eps 100, 5 steps at 224x224).
 ///
 /// ```swift
-/// let pga = PGA(policy: try .excitation(temperature: 0.3))
+/// let pga = PGA(method: .excitationPullback(try .excitation(temperature: 0.3)))
 /// let r = try pga.grid(model: net, images: x, targets: [0, 482, 497, 569, 574, 9])
 /// // r.perturbed[i * 6 + k] = image i pushed toward target k; r.differences = perturbed - clean
 /// ```
@@ -20,24 +20,29 @@ public struct PGA {
     public var alpha: Float
     public var eps: Float
     public var steps: Int
-    public var policy: GatePolicy
-    public var input: ModelInput
+    /// Whose gradients guide the ascent: `.excitationPullback(policy)` or `.gradient`.
+    public var method: ExplanationMethod
     public var epsForDivision: Double = 1e-20
 
-    public init(alpha: Float = 20, eps: Float = 100, steps: Int = 5, policy: GatePolicy,
-                input: ModelInput = .imageNet) {
-        self.alpha = alpha; self.eps = eps; self.steps = steps; self.policy = policy; self.input = input
+    public init(alpha: Float = 20, eps: Float = 100, steps: Int = 5, method: ExplanationMethod) {
+        self.alpha = alpha; self.eps = eps; self.steps = steps; self.method = method
+    }
+
+    /// Ascent along the backward pass of `policy` (vanilla gradient when `.vanilla`).
+    public init(alpha: Float = 20, eps: Float = 100, steps: Int = 5, policy: GatePolicy) {
+        self.init(alpha: alpha, eps: eps, steps: steps,
+                  method: policy == .vanilla ? .gradient : .excitationPullback(policy))
     }
 
     public struct Result {
-        /// `[B, 3, H, W]` perturbed images.
+        /// `[B, C, H, W]` perturbed images in [-1, 1].
         public var perturbed: Tensor
         /// `perturbed - clean`, same shape.
         public var differences: Tensor
     }
 
     /// One target per image: image i ascends logit `targets[i]`.
-    public func ascend<M: ImageClassifier>(model: M, images: Tensor, targets: [Int]) throws -> Result {
+    public func ascend(model: Classifier, images: Tensor, targets: [Int]) throws -> Result {
         guard steps >= 0, alpha.isFinite, eps.isFinite, eps >= 0 else {
             throw EngineError(op: "PGA", "needs steps >= 0 and finite alpha, eps >= 0; got steps \(steps), alpha \(alpha), eps \(eps)")
         }
@@ -46,7 +51,7 @@ public struct PGA {
         let n = images.shape.first ?? 0
         let per = n == 0 ? 0 : images.count / n
         for _ in 0..<steps {
-            let g = try Pullback.compute(model: model, images: x, targets: targets, policy: policy, input: input).gradient
+            let g = try method.attribute(model, x, targets: targets)
             for i in 0..<n {
                 let r = (i * per)..<((i + 1) * per)
                 var gn = 0.0
@@ -71,8 +76,9 @@ public struct PGA {
     }
 
     /// Every image toward every target: row `i * targets.count + k` is image i toward `targets[k]`.
-    /// Runs `batchSize` (image, target) pairs per forward pass.
-    public func grid<M: ImageClassifier>(model: M, images: Tensor, targets: [Int], batchSize: Int = 6) throws -> Result {
+    /// Runs `batchSize` (image, target) pairs per forward pass; `progress(done)` after each batch.
+    public func grid(model: Classifier, images: Tensor, targets: [Int], batchSize: Int = 6,
+                     progress: ((Int) -> Void)? = nil) throws -> Result {
         guard images.rank == 4, batchSize > 0 else {
             throw EngineError(op: "PGA.grid", "images must be [N, C, H, W] and batchSize > 0; got \(images.shape), \(batchSize)")
         }
@@ -88,6 +94,7 @@ public struct PGA {
             var shape = images.shape; shape[0] = chunk.count
             let r = try ascend(model: model, images: Tensor(shape: shape, scalars: batch), targets: chunk.map(\.1))
             perturbed += r.perturbed.scalars; diff += r.differences.scalars
+            progress?(start + chunk.count)
         }
         var shape = images.shape; shape[0] = n * k
         return Result(perturbed: Tensor(shape: shape, scalars: perturbed), differences: Tensor(shape: shape, scalars: diff))

@@ -6,8 +6,8 @@
 // Reading: we always ask for 8-bit RGBA and drop alpha, which is what PIL's `convert("RGB")`
 // does (no compositing). Gray/palette/16-bit inputs are expanded by libpng. 16-bit files without
 // gamma information are taken as sRGB-encoded (PNG_IMAGE_FLAG_16BIT_sRGB), so 16→8 is a plain
-// rescale. Files whose gAMA chunk is far from sRGB are gamma-corrected to sRGB by libpng (PIL
-// ignores gAMA; such files are rare and none are used here).
+// rescale. The simplified API would gamma-correct files whose gAMA is far from sRGB; PIL (and so
+// paper A) ignores colour management, so we drop gAMA/cHRM/sRGB/iCCP chunks before decoding.
 import Foundation
 import CPNG
 
@@ -35,6 +35,7 @@ public enum PNG {
     }
 
     public static func decode(_ data: Data, file: String = "<memory>") throws -> RGBImage {
+        let data = strippingColorManagement(data)
         var image = png_image()
         image.version = UInt32(PNG_IMAGE_VERSION)
         defer { png_image_free(&image) }
@@ -58,6 +59,28 @@ public enum PNG {
         var rgb = [UInt8](repeating: 0, count: w * h * 3)
         for i in 0..<(w * h) { rgb[3 * i] = rgba[4 * i]; rgb[3 * i + 1] = rgba[4 * i + 1]; rgb[3 * i + 2] = rgba[4 * i + 2] }
         return RGBImage(width: w, height: h, pixels: rgb)
+    }
+
+    /// The PNG without its colour-management chunks (gAMA, cHRM, sRGB, iCCP), so pixel values come
+    /// out as stored, like PIL. Anything that does not walk as a chunk list is returned unchanged
+    /// for libpng to diagnose.
+    static func strippingColorManagement(_ data: Data) -> Data {
+        let bytes = [UInt8](data)
+        guard bytes.count >= 8 else { return data }
+        let drop: Set<[UInt8]> = [Array("gAMA".utf8), Array("cHRM".utf8), Array("sRGB".utf8), Array("iCCP".utf8)]
+        var out = Array(bytes[0..<8])
+        var i = 8
+        var dropped = false
+        while i + 12 <= bytes.count {
+            let len = Int(bytes[i]) << 24 | Int(bytes[i + 1]) << 16 | Int(bytes[i + 2]) << 8 | Int(bytes[i + 3])
+            let end = i + 12 + len
+            guard len >= 0, end <= bytes.count else { return data }
+            if drop.contains(Array(bytes[(i + 4)..<(i + 8)])) { dropped = true } else { out += bytes[i..<end] }
+            i = end
+        }
+        guard dropped else { return data }
+        out += bytes[i...]
+        return Data(out)
     }
 
     // MARK: Write

@@ -171,14 +171,22 @@ public enum ImagePreprocessing {
         return RGBImage(width: width, height: height, pixels: out)
     }
 
-    /// Square → bilinear 224x224; otherwise short side → 256 then centre crop 224.
+    /// Square → bilinear 224x224; otherwise short side → 256 then centre crop 224
+    /// (the app's `ConditionalTransform`).
     public static func paperA(_ img: RGBImage, size: Int = 224, resizeTo: Int = 256) throws -> RGBImage {
         guard img.width > 0, img.height > 0 else { throw ImageError(file: "<image>", "cannot pre-process an empty \(img.width)x\(img.height) image") }
         if img.width == img.height {
             return PILResample.bilinear(img, width: size, height: size)
         }
-        let (w, h) = resizedSize(width: img.width, height: img.height, shortSide: resizeTo)
-        return try centerCrop(PILResample.bilinear(img, width: w, height: h), width: size, height: size)
+        return try resizeThenCenterCrop(img, resize: resizeTo, crop: size)
+    }
+
+    /// `T.Resize(resize)` then `T.CenterCrop(crop)` for every image, square or not: paper A's
+    /// dataset transform (lib/dataset.py `get_transform`, used for Imagenette).
+    public static func resizeThenCenterCrop(_ img: RGBImage, resize: Int = 256, crop: Int = 224) throws -> RGBImage {
+        guard img.width > 0, img.height > 0 else { throw ImageError(file: "<image>", "cannot pre-process an empty \(img.width)x\(img.height) image") }
+        let (w, h) = resizedSize(width: img.width, height: img.height, shortSide: resize)
+        return try centerCrop(PILResample.bilinear(img, width: w, height: h), width: crop, height: crop)
     }
 
     /// Reads an image file and returns paper A's input in [0, 1], shape [3, 224, 224].

@@ -74,7 +74,7 @@ public struct RGBImage: Equatable, Sendable {
         self.init(width: w, height: h, pixels: p)
     }
 
-    /// Luma-free grey view for single-channel images: channel 0 of every pixel.
+    /// Channel 0 of every pixel: the grey values of an image built with `init(width:height:gray:)`.
     public var firstChannel: [UInt8] { (0..<(width * height)).map { pixels[3 * $0] } }
 }
 

@@ -71,6 +71,22 @@ public struct ImageGrid: Sendable {
         self.title = title
     }
 
+    /// Splits a batch [N, C, H, W] into rows of `columns` cells, like `make_grid(batch, nrow: columns)`;
+    /// the last row is padded with nil cells.
+    public static func cells(fromBatch batch: Tensor, columns: Int) throws -> [[Tensor?]] {
+        guard batch.rank == 4, columns >= 1 else {
+            throw ReportError.invalidInput("ImageGrid.cells(fromBatch:): expected a [N,C,H,W] batch and columns >= 1, got shape \(batch.shape), columns \(columns)")
+        }
+        let n = batch.shape[0], per = batch.count / max(n, 1)
+        let items: [Tensor?] = (0..<n).map { i in
+            Tensor(shape: Array(batch.shape.dropFirst()), scalars: Array(batch.scalars[(i * per)..<((i + 1) * per)]))
+        }
+        return stride(from: 0, to: n, by: columns).map { start in
+            let row = Array(items[start..<min(start + columns, n)])
+            return row + [Tensor?](repeating: nil, count: columns - row.count)
+        }
+    }
+
     public var rowCount: Int { cells.count }
     public var columnCount: Int { cells.map(\.count).max() ?? 0 }
 

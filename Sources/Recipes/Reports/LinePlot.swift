@@ -43,6 +43,9 @@ public struct LinePlot: Sendable {
     public var width = 640
     public var height = 400
     public var showLegend = true
+    /// Corner of the plot area holding the legend (e.c.d.f.s read best with `.bottomRight`).
+    public enum LegendPosition: Sendable, Equatable { case topRight, topLeft, bottomRight, bottomLeft }
+    public var legendPosition = LegendPosition.topRight
     /// Fixed axis ranges; nil = data range (rounded out to ticks).
     public var xRange: ClosedRange<Double>?
     public var yRange: ClosedRange<Double>?
@@ -81,10 +84,11 @@ public struct LinePlot: Sendable {
         let f = raw / mag
         let step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * mag
         let start = floor(lo / step + 1e-9), end = ceil(hi / step - 1e-9)
-        // Multiply (not accumulate) so ticks land on exact multiples; snap -0 and 1e-17 noise to 0.
+        // Multiply (not accumulate), then round to the step's decimals so 3 * 0.2 prints as 0.6.
+        let scale = pow(10, max(0, -floor(log10(step))))
         return stride(from: start, through: end, by: 1).map { k in
-            let t = k * step
-            return abs(t) < step * 1e-9 ? 0 : t
+            let t = (k * step * scale).rounded() / scale
+            return t == 0 ? 0 : t                                   // no -0
         }
     }
 
@@ -212,7 +216,9 @@ public struct LinePlot: Sendable {
             let rowH = 17.0
             let textW = Double(series.map(\.name.count).max() ?? 0) * 6.8
             let lw = textW + 40, lh = Double(series.count) * rowH + 8
-            let lx = left + pw - lw - 8, ly = top + 8
+            let onRight = legendPosition == .topRight || legendPosition == .bottomRight
+            let onTop = legendPosition == .topRight || legendPosition == .topLeft
+            let lx = onRight ? left + pw - lw - 8 : left + 8, ly = onTop ? top + 8 : top + ph - lh - 8
             s += "<g>\n<rect x=\"\(f(lx))\" y=\"\(f(ly))\" width=\"\(f(lw))\" height=\"\(f(lh))\" fill=\"#ffffff\" fill-opacity=\"0.85\" stroke=\"#bbbbbb\"/>\n"
             for (k, ser) in series.enumerated() {
                 let color = esc(ser.color ?? LinePlot.palette[k % LinePlot.palette.count])

@@ -91,3 +91,10 @@ public enum PNGEncoder {
         appendBigEndian(&out, crc32(typeAndData))
     }
 }
+
+extension RGBCanvas {
+    /// Encodes with `encode` (default: the stored PNG writer) and writes atomically to `url`.
+    public func writePNG(to url: URL, encode: PNGEncode = PNGEncoder.storedPNG) throws {
+        try AtomicFile.write(try encode(self), to: url)
+    }
+}

@@ -109,7 +109,7 @@ public struct Report: Sendable {
         try AtomicFile.write(markdown(), to: md)
         try AtomicFile.write(try self.html(resolve: { path in
             if let d = written[path] { return d }
-            let url = URL(fileURLWithPath: path, relativeTo: directory)
+            let url = path.hasPrefix("/") ? URL(fileURLWithPath: path) : directory.appendingPathComponent(path)
             guard let d = FileManager.default.contents(atPath: url.path) else {
                 throw ReportError.missingFile("Report '\(title)': image '\(path)' not found at \(url.path)")
             }
@@ -164,7 +164,7 @@ public struct Report: Sendable {
     static func checkTable(_ checks: [CheckResult], markdown: Bool) -> Table {
         Table(headers: ["status", "check", "measured", "expected", "note"],
               rows: checks.map { c in
-                  [.text(c.passed ? "PASS" : (markdown ? "**FAIL**" : "FAIL")), .text(c.name), .text(c.measured),
+                  [.text(markdown ? (c.passed ? "\u{2705} PASS" : "\u{274C} FAIL") : (c.passed ? "PASS" : "FAIL")), .text(c.name), .text(c.measured),
                    .text(c.expected), .text(c.note)]
               },
               alignments: [.left, .left, .right, .right, .left])
@@ -174,7 +174,7 @@ public struct Report: Sendable {
     static func mdInline(_ s: String) -> String {
         var out = ""
         for ch in s {
-            if "\\`*_[]<>#|".contains(ch) { out.append("\\") }
+            if "\\`*_[]<#|".contains(ch) { out.append("\\") }
             out.append(ch == "\n" ? " " : ch)
         }
         return out
@@ -397,6 +397,14 @@ public enum MarkdownHTML {
             }
             return nil
         }
+        // The ")" closing the "(" at `open`, allowing balanced parentheses inside the URL.
+        func matchingParen(_ open: Int) -> Int? {
+            var depth = 0
+            for j in open..<s.endIndex {
+                if s[j] == "(" { depth += 1 } else if s[j] == ")" { depth -= 1; if depth == 0 { return j } }
+            }
+            return nil
+        }
         func isWordChar(_ k: Int) -> Bool { k >= s.startIndex && k < s.endIndex && (s[k].isLetter || s[k].isNumber) }
 
         while i < s.endIndex {
@@ -433,7 +441,7 @@ public enum MarkdownHTML {
             }
             // Link [text](url).
             if c == "[", let closeBracket = find(["]"], from: i + 1), closeBracket + 1 < s.endIndex, s[closeBracket + 1] == "(",
-               let closeParen = find([")"], from: closeBracket + 2) {
+               let closeParen = matchingParen(closeBracket + 1) {
                 let url = String(s[(closeBracket + 2)..<closeParen]).trimmingCharacters(in: .whitespaces)
                 let label = render(s[(i + 1)..<closeBracket])
                 out += safeURL(url) ? "<a href=\"\(HTML.escape(url))\">\(label)</a>" : label

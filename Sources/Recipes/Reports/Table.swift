@@ -71,14 +71,19 @@ public struct Table: Equatable, Sendable {
 
     // MARK: Markdown (GitHub pipe table)
 
-    /// A GitHub-flavoured pipe table; "|" in cells is escaped as "\|", newlines become spaces.
+    /// A GitHub-flavoured pipe table. Cells are data, shown literally: Markdown syntax characters
+    /// (`\ | < * _ ` [ ]`) are backslash-escaped, newlines become spaces.
     public func markdown() -> String {
         let n = columnCount
         guard n > 0 else { return "" }
         func esc(_ s: String) -> String {
-            s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
-                .replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
-                .replacingOccurrences(of: "\r", with: " ")
+            var out = ""
+            for ch in s {
+                if ch == "\n" || ch == "\r" || ch == "\r\n" { out.append(" "); continue }
+                if "\\|<*_`[]".contains(ch) { out.append("\\") }
+                out.append(ch)
+            }
+            return out
         }
         let header = (0..<n).map { esc(headerText($0)) }
         let body = rows.indices.map { r in (0..<n).map { esc(cellText(r, $0)) } }

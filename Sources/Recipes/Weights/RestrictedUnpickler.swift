@@ -136,7 +136,7 @@ public struct RestrictedUnpickler {
     // MARK: Reading primitives
 
     private mutating func take(_ n: Int) throws -> ArraySlice<UInt8> {
-        guard n >= 0, pos + n <= bytes.count else { throw fail("truncated data.pkl (need \(n) bytes at \(pos), have \(bytes.count - pos))") }
+        guard n >= 0, n <= bytes.count - pos else { throw fail("truncated data.pkl (need \(n) bytes at \(pos), have \(bytes.count - pos))") }
         defer { pos += n }
         return bytes[pos..<(pos + n)]
     }
@@ -211,7 +211,7 @@ public struct RestrictedUnpickler {
             // Strings
             case 0x58: let n = Int(try le(4)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE 'X'
             case 0x8c: let n = try u8(); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))         // SHORT_BINUNICODE
-            case 0x8d: let n = Int(try le(8)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE8
+            case 0x8d: let n = Int(clamping: try le(8)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE8
             case 0x55: let n = try u8(); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))         // SHORT_BINSTRING 'U'
             case 0x54: let n = Int(try le(4)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINSTRING 'T'
             case 0x43: let n = try u8(); stack.append(.bytes(Array(try take(n))))                                      // SHORT_BINBYTES 'C'
@@ -250,7 +250,7 @@ public struct RestrictedUnpickler {
             case 0x31: _ = try popMark()                                   // POP_MARK '1'
             case 0x32: stack.append(try top())                             // DUP '2'
             case 0x71: memo[try u8()] = try top()                          // BINPUT 'q'
-            case 0x72: memo[Int(try le(4))] = try top()                    // LONG_BINPUT 'r'
+            case 0x72: memo[Int(clamping: try le(4))] = try top()                    // LONG_BINPUT 'r'
             case 0x94: memo[memo.count] = try top()                        // MEMOIZE
             case 0x70: guard let i = Int(try line()) else { throw fail("bad PUT") }; memo[i] = try top()   // PUT 'p'
             case 0x68, 0x6a, 0x67:                                         // BINGET 'h', LONG_BINGET 'j', GET 'g'

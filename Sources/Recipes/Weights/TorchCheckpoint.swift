@@ -98,8 +98,9 @@ public struct TorchCheckpoint {
     public static func gather(_ ref: TorchTensorRef, raw: Data, name: String, file: String) throws -> Tensor {
         let s = ref.storage
         func err(_ m: String) -> WeightsError { WeightsError(file: file, "tensor '\(name)': \(m)") }
-        guard raw.count >= s.count * s.dtype.byteSize else {
-            throw err("storage '\(s.key)' has \(raw.count) bytes; \(s.count) × \(s.dtype) needs \(s.count * s.dtype.byteSize) (truncated?)")
+        let (needed, tooBig) = s.count.multipliedReportingOverflow(by: s.dtype.byteSize)
+        guard !tooBig, raw.count >= needed else {
+            throw err("storage '\(s.key)' has \(raw.count) bytes; \(s.count) × \(s.dtype) needs \(tooBig ? "more than Int.max" : "\(needed)") (truncated?)")
         }
         guard ref.shape.allSatisfy({ $0 >= 0 }), ref.offset >= 0 else { throw err("negative size \(ref.shape) or offset \(ref.offset)") }
         // Element count and the largest storage index touched, with overflow checks (values come from the file).
@@ -123,7 +124,9 @@ public struct TorchCheckpoint {
             var out = [Float](repeating: 0, count: count)
             let contiguous = ref.strides == rowMajorStrides(ref.shape)
             out.withUnsafeMutableBufferPointer { o in
-                if contiguous {
+                if contiguous && s.dtype == .float32 {            // the common case: one copy (little-endian host)
+                    UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: buf.baseAddress! + 4 * ref.offset, byteCount: 4 * count)
+                } else if contiguous {
                     for i in 0..<count { o[i] = read(ref.offset + i) }
                 } else {
                     // Odometer over the index space; `src` follows the strides.

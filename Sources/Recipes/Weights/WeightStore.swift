@@ -90,10 +90,13 @@ public struct WeightStore {
     /// Progress lines on stderr; default: only when stderr is a terminal.
     public var showProgress: Bool
     public var timeout: TimeInterval = 60
+    /// Hugging Face hub cache searched for timm files before downloading (nil: don't look).
+    public var huggingFaceCache: URL?
 
     public init(cacheDirectory: URL? = nil, allowDownload: Bool = true, verifyCached: Bool = true,
                 environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.cacheDirectory = cacheDirectory ?? Self.defaultCacheDirectory(environment: environment)
+        self.huggingFaceCache = Self.defaultHuggingFaceCache(environment: environment)
         self.allowDownload = allowDownload
         self.verifyCached = verifyCached
         self.showProgress = isatty(2) != 0
@@ -111,7 +114,30 @@ public struct WeightStore {
         return torchHome.appendingPathComponent("hub/checkpoints")
     }
 
+    /// huggingface_hub's rule: $HF_HUB_CACHE, else $HF_HOME/hub, else ~/.cache/huggingface/hub.
+    public static func defaultHuggingFaceCache(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        if let c = environment["HF_HUB_CACHE"], !c.isEmpty { return URL(fileURLWithPath: c) }
+        if let h = environment["HF_HOME"], !h.isEmpty { return URL(fileURLWithPath: h).appendingPathComponent("hub") }
+        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        return home.appendingPathComponent(".cache/huggingface/hub")
+    }
+
     public func localURL(for file: WeightFile) -> URL { cacheDirectory.appendingPathComponent(file.fileName) }
+
+    /// For https://huggingface.co/<org>/<repo>/resolve/<rev>/<path>: a copy already in the Hugging Face cache
+    /// (<hub>/models--<org>--<repo>/snapshots/<any>/<path>), so timm users reuse their download.
+    public func huggingFaceCopy(of file: WeightFile) -> URL? {
+        guard let hub = huggingFaceCache, file.url.host == "huggingface.co" else { return nil }
+        let parts = file.url.path.split(separator: "/").map(String.init)   // org, repo, "resolve", rev, path...
+        guard parts.count >= 5, parts[2] == "resolve" else { return nil }
+        let snapshots = hub.appendingPathComponent("models--\(parts[0])--\(parts[1])/snapshots")
+        let revs = ((try? FileManager.default.contentsOfDirectory(atPath: snapshots.path)) ?? []).sorted()
+        for rev in revs {
+            let candidate = snapshots.appendingPathComponent(rev).appendingPathComponent(parts[4...].joined(separator: "/"))
+            if FileManager.default.fileExists(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }
 
     // MARK: Resolve
 
@@ -127,14 +153,23 @@ public struct WeightStore {
             }
             return dest
         }
+        if let hf = huggingFaceCopy(of: file) {
+            if verifyCached, let problem = Self.mismatch(try SHA256.hexDigest(ofFile: hf), file) {
+                throw WeightsError(file: hf.path, "Hugging Face cached file fails its checksum: \(problem)")
+            }
+            return hf
+        }
         guard allowDownload else {
             throw WeightsError(file: dest.path, "weights not found and downloads are disabled. \(Self.instructions(file, dest))")
         }
         return try download(file, to: dest)
     }
 
-    /// Resolves and reads the file (either format) into a `StateDict`.
-    public func load(_ file: WeightFile) throws -> StateDict { try StateDict(contentsOf: try resolve(file)) }
+    /// Resolves and reads the file (either format) into a `StateDict` with torchvision's parameter names
+    /// (see `StateDict.toTorchvisionNames(architecture:)`).
+    public func load(_ file: WeightFile) throws -> StateDict {
+        try StateDict(contentsOf: try resolve(file)).mapped(StateDict.toTorchvisionNames(architecture: file.architecture))
+    }
 
     static func instructions(_ file: WeightFile, _ dest: URL) -> String {
         "Download \(file.url.absoluteString) and put it at \(dest.path) (for example: mkdir -p '\(dest.deletingLastPathComponent().path)' && curl -L -o '\(dest.path)' '\(file.url.absoluteString)'), or point the weight cache elsewhere (TORCH_HOME)."

@@ -66,16 +66,16 @@ public struct ZipArchive {
         var cdOffset = Int(try r.u32(eocd + 16))
         // ZIP64: locator sits immediately before the classic record and points at the ZIP64 end record.
         if eocd >= 20, try r.u32(eocd - 20) == 0x0706_4b50 {
-            let z64 = Int(try r.u64(eocd - 20 + 8))
-            guard z64 >= 0, z64 + 56 <= bytes.count, try r.u32(z64) == 0x0606_4b50 else {
+            let z64 = Int(clamping: try r.u64(eocd - 20 + 8))
+            guard z64 >= 0, z64 <= bytes.count - 56, try r.u32(z64) == 0x0606_4b50 else {
                 throw WeightsError(file: file, "corrupt ZIP64 end record (locator points at \(z64))")
             }
-            count = Int(try r.u64(z64 + 32))
-            cdSize = Int(try r.u64(z64 + 40))
-            cdOffset = Int(try r.u64(z64 + 48))
+            count = Int(clamping: try r.u64(z64 + 32))
+            cdSize = Int(clamping: try r.u64(z64 + 40))
+            cdOffset = Int(clamping: try r.u64(z64 + 48))
         }
-        guard cdOffset >= 0, cdSize >= 0, cdOffset + cdSize <= eocd else {
-            throw WeightsError(file: file, "truncated ZIP: central directory at \(cdOffset)+\(cdSize) lies beyond the end record at \(eocd)")
+        guard cdOffset >= 0, cdSize >= 0, cdOffset <= eocd, cdSize <= eocd - cdOffset, count <= cdSize / 46 else {
+            throw WeightsError(file: file, "truncated or corrupt ZIP: central directory of \(count) entries at \(cdOffset)+\(cdSize) does not fit before the end record at \(eocd)")
         }
 
         var entries: [ZipEntry] = []
@@ -159,7 +159,7 @@ struct ByteReader {
     init(_ data: Data, file: String) { self.data = data; self.file = file }
 
     private func check(_ off: Int, _ n: Int) throws {
-        guard off >= 0, n >= 0, off + n <= data.count else {
+        guard off >= 0, n >= 0, off <= data.count, n <= data.count - off else {
             throw WeightsError(file: file, "truncated ZIP: need bytes \(off)..<\(off + n), file has \(data.count)")
         }
     }
@@ -178,18 +178,44 @@ struct ByteReader {
 // MARK: - CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as ZIP uses
 
 public enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { i -> UInt32 in
-        var c = UInt32(i)
-        for _ in 0..<8 { c = (c & 1) != 0 ? (0xEDB8_8320 ^ (c >> 1)) : (c >> 1) }
-        return c
+    /// Slicing-by-8 tables: tables[k][b] = CRC of byte b followed by k zero bytes.
+    static let tables: [[UInt32]] = {
+        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = (c & 1) != 0 ? (0xEDB8_8320 ^ (c >> 1)) : (c >> 1) }
+            t[0][i] = c
+        }
+        for i in 0..<256 { for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xff)] } }
+        return t
+    }()
+
+    /// Reference: one byte per step.
+    public static func checksumNaive(_ data: Data) -> UInt32 {
+        var c: UInt32 = 0xFFFF_FFFF
+        let t = tables[0]
+        for b in data { c = t[Int((c ^ UInt32(b)) & 0xff)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
     }
 
-    /// `CRC32.checksum(Data("123456789".utf8)) == 0xCBF43926`
+    /// Slicing-by-8 (8 bytes per step). `CRC32.checksum(Data("123456789".utf8)) == 0xCBF43926`
     public static func checksum(_ data: Data) -> UInt32 {
         var c: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { t in
+        let flat = tables.flatMap { $0 }
+        flat.withUnsafeBufferPointer { t in
             data.withUnsafeBytes { raw in
-                for b in raw { c = t[Int((c ^ UInt32(b)) & 0xff)] ^ (c >> 8) }
+                let n = raw.count
+                var i = 0
+                while i + 8 <= n {
+                    let lo = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ c
+                    let hi = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
+                    c = t[7 * 256 + Int(lo & 0xff)] ^ t[6 * 256 + Int((lo >> 8) & 0xff)]
+                      ^ t[5 * 256 + Int((lo >> 16) & 0xff)] ^ t[4 * 256 + Int(lo >> 24)]
+                      ^ t[3 * 256 + Int(hi & 0xff)] ^ t[2 * 256 + Int((hi >> 8) & 0xff)]
+                      ^ t[1 * 256 + Int((hi >> 16) & 0xff)] ^ t[Int(hi >> 24)]
+                    i += 8
+                }
+                while i < n { c = t[Int((c ^ UInt32(raw[i])) & 0xff)] ^ (c >> 8); i += 1 }
             }
         }
         return c ^ 0xFFFF_FFFF

@@ -1,0 +1,121 @@
+// MARK: - explain: attribution maps side by side
+//
+//   - step: explain
+//     id: maps
+//     with:
+//       model: cnn            # a trained or loaded model (step id)
+//       data: test            # a data set (step id)
+//       images: {per_class: 1}
+//       target: label         # label | predicted | <class index>
+//       methods: [gradient, {method: excitation_pullback, temperature: 0.3}]
+//       colormap: diverging   # diverging (signed maps, one channel) | none (min-max per cell, as paper A)
+//       upscale: 4
+//
+// Writes one grid: a row of inputs, then a row per method; records, per method, the mean cosine
+// similarity of its maps to the first method's (how much the soft gates change the direction).
+import Foundation
+import SIMDCore
+
+struct ExplainStep: RecipeStep {
+    static let kind = "explain"
+    static let summary = "Attribution maps of several methods for chosen images, as one grid."
+    static let keys = ["model", "data", "images", "target", "methods", "colormap", "upscale", "file", "caption"]
+
+    let id: String
+    let model: String, data: String
+    let selection: ImageSelection
+    let target: String
+    let methods: [ExplanationMethod]
+    let labels: [String]
+    let diverging: Bool
+    let upscale: Int
+    let file: String
+    let caption: String?
+    var dependencies: [String] { [model, data] }
+
+    init(id: String, config: YAMLNode) throws {
+        self.id = id
+        model = try config.string(at: "model")
+        data = try config.string(at: "data")
+        selection = try ImageSelection(try config.optional("images"))
+        target = try config.string(at: "target", default: "label")
+        if !["label", "predicted"].contains(target), Int(target) == nil {
+            throw try config.node(at: "target").error("target must be label, predicted or a class index")
+        }
+        let ms = try config.array(at: "methods")
+        methods = try ms.map { try ExplanationMethod.parse($0) }
+        labels = try ms.map { n in
+            if case .scalar = n.kind { return try n.string }
+            return try n.string(at: "label", default: try n.string(at: "method"))
+        }
+        let cm = try config.string(at: "colormap", default: "diverging")
+        guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
+        diverging = cm == "diverging"
+        upscale = try config.int(at: "upscale", default: 1)
+        file = try config.string(at: "file", default: "\(id).png")
+        caption = try config.optional("caption")?.string
+    }
+
+    func run(_ ctx: RunContext) throws {
+        let net = try ctx.output(model, as: Classifier.self, for: "model")
+        let d = try ctx.output(data, as: Dataset.self, for: "data")
+        let ix = try selection.indices(in: d)
+        let x = d.modelInput(ix)
+        let targets = try resolveTargets(target, net: net, x: x, labels: ix.map { d.labels[$0] })
+        var rows: [[Tensor?]] = [ix.map { Optional(d.images(at: [$0]).reshaped(Array(d.images.shape.dropFirst()))) }]
+        var first: Tensor?
+        for (m, label) in zip(methods, labels) {
+            let maps = try m.attribute(net, x, targets: targets)
+            let per = maps.count / max(ix.count, 1)
+            var row: [Tensor?] = []
+            var cosSum = 0.0
+            for i in 0..<ix.count {
+                var cell = Tensor(shape: Array(maps.shape.dropFirst()), scalars: Array(maps.scalars[(i * per)..<((i + 1) * per)]))
+                if diverging && cell.shape[0] > 1 { cell = channelSum(cell) }
+                row.append(cell)
+                if let f = first {
+                    let a = Tensor(shape: [per], scalars: Array(f.scalars[(i * per)..<((i + 1) * per)]))
+                    cosSum += a.cosineSimilarity(Tensor(shape: [per], scalars: Array(maps.scalars[(i * per)..<((i + 1) * per)])))
+                }
+            }
+            if first == nil { first = maps } else { ctx.record("\(id).\(label).cosine_to_\(labels[0])", cosSum / Double(ix.count)) }
+            rows.append(row)
+        }
+        var grid = ImageGrid(cells: rows, rowTitles: ["input"] + labels,
+                             columnTitles: zip(ix, targets).map { "\(d.className(d.labels[$0.0]))→\(d.className($0.1))" })
+        grid.scaling = .perCell
+        if diverging { grid.colormap = .divergingBlueWhiteRed }
+        grid.upscale = upscale
+        try ctx.addImage(try grid.render(), file: file,
+                         caption: caption ?? "Attributions of the target logit (\(target)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+    }
+}
+
+/// Targets per image: the label, the model's prediction, or one fixed class.
+func resolveTargets(_ rule: String, net: Classifier, x: Tensor, labels: [Int]) throws -> [Int] {
+    switch rule {
+    case "label": return labels
+    case "predicted":
+        let tape = Tape(recording: false)
+        let logits = tape.value(try net.logits(tape, tape.input(x), policy: .vanilla))
+        return argmaxRows(logits)
+    default: return Array(repeating: Int(rule)!, count: labels.count)
+    }
+}
+
+func argmaxRows(_ logits: Tensor) -> [Int] {
+    let c = logits.shape.last ?? 1
+    return (0..<(logits.count / max(c, 1))).map { i in
+        var best = 0
+        for j in 1..<c where logits.scalars[i * c + j] > logits.scalars[i * c + best] { best = j }
+        return best
+    }
+}
+
+/// [C, H, W] → [1, H, W] by summing channels (a signed map for the diverging colormap).
+func channelSum(_ t: Tensor) -> Tensor {
+    let c = t.shape[0], hw = t.count / c
+    var out = Tensor(zeros: [1] + Array(t.shape.dropFirst()))
+    for k in 0..<c { for j in 0..<hw { out.scalars[j] += t.scalars[k * hw + j] } }
+    return out
+}

@@ -1,0 +1,312 @@
+// MARK: - Conv2D
+//
+// forward:         x [N,Cin,H,W], w [Cout,Cin,kh,kw], b [Cout] -> y [N,Cout,Hout,Wout]
+// inputGradient:   dy [N,Cout,Hout,Wout], w                    -> dx [N,Cin,H,W]
+// weightGradient:  dy, x                                       -> dw [Cout,Cin,kh,kw], db [Cout]
+//
+// Per image, with col = im2col(x) [K = Cin*kh*kw, Hout*Wout]:
+//   y  = w[Cout,K] · col                 GEMM with B packed straight from the image (no col buffer);
+//                                        1x1 stride 1 pad 0: B is x itself.
+//   dx = col2im(w^T · dy)                stride 1 (pad <= k-1): instead a forward conv of dy with the
+//                                        flipped, channel-transposed kernel and padding k-1-p (same
+//                                        fast path, no col buffer); 1x1 stride 1: dx = w^T · dy.
+//   dw += dy · col^T,  db += rowsum(dy)  col materialised once per image (training nets are small).
+// Batches run image by image (each GEMM uses all workers), in image order: deterministic.
+
+/// 2-D convolution kernels (groups = 1), PyTorch semantics and layouts.
+///
+/// ```swift
+/// let y = try Conv2D.forward(input: x, weight: w, bias: b, stride: 2, padding: 3)   // ResNet stem
+/// let dx = try Conv2D.inputGradient(outputGradient: dy, weight: w, inputShape: x.shape, stride: 2, padding: 3)
+/// ```
+public enum Conv2D {
+
+    // MARK: Validation
+
+    /// Checks shapes and returns the per-image geometry. Errors name the op and both shapes.
+    public static func geometry(op: String = "conv2d", input: [Int], weight: [Int], bias: [Int]?,
+                                stride: Int, padding: Int) throws -> ConvGeometry {
+        guard input.count == 4 else {
+            throw EngineError(op: op, "input \(input) must be [N,Cin,H,W] (rank 4); weight is \(weight)")
+        }
+        guard weight.count == 4 else {
+            throw EngineError(op: op, "weight \(weight) must be [Cout,Cin,kh,kw] (rank 4); input is \(input)")
+        }
+        guard stride >= 1, padding >= 0 else {
+            throw EngineError(op: op, "stride \(stride) must be >= 1 and padding \(padding) >= 0 (input \(input), weight \(weight))")
+        }
+        guard input[1] == weight[1] else {
+            throw EngineError(op: op, "input \(input) has \(input[1]) channels but weight \(weight) expects \(weight[1])")
+        }
+        guard weight.allSatisfy({ $0 > 0 }), input[0] >= 1 else {
+            throw EngineError(op: op, "empty dimension in input \(input) or weight \(weight)")
+        }
+        guard input[2] + 2 * padding >= weight[2], input[3] + 2 * padding >= weight[3] else {
+            throw EngineError(op: op, "kernel \(weight[2])x\(weight[3]) of weight \(weight) is larger than the padded input \(input) (padding \(padding))")
+        }
+        if let bias, bias != [weight[0]] {
+            throw EngineError(op: op, "bias \(bias) must be [\(weight[0])] for weight \(weight)")
+        }
+        return ConvGeometry(inChannels: input[1], height: input[2], width: input[3], outChannels: weight[0],
+                            kernelHeight: weight[2], kernelWidth: weight[3],
+                            strideH: stride, strideW: stride, padH: padding, padW: padding)
+    }
+
+    // MARK: Forward
+
+    public static func forward(input x: Tensor, weight w: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) throws -> Tensor {
+        let g = try geometry(input: x.shape, weight: w.shape, bias: bias?.shape, stride: stride, padding: padding)
+        let n = x.shape[0]
+        var y = Tensor(zeros: [n, g.outChannels, g.outHeight, g.outWidth])
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    let bp = bias?.scalars
+                    forward(x: xp.baseAddress!, batch: n, weight: wp.baseAddress!, bias: bp, g, y: yp.baseAddress!)
+                }
+            }
+        }
+        return y
+    }
+
+    /// Pointer-level forward; `y` is [batch, Cout, Hout, Wout] and is overwritten.
+    public static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: [Float]?,
+                               _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
+        let np = g.outPixels
+        for img in 0..<batch {
+            let xi = x + img * g.inChannels * g.inPixels, yi = y + img * g.outChannels * np
+            if let bias {
+                for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
+            }
+            let a = MatrixPackA(base: weight, ld: g.k, transposed: false)
+            if g.isPointwise {
+                GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: xi, ld: np, transposed: false),
+                         c: yi, ldc: np, accumulate: bias != nil)
+            } else {
+                GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: xi, g: g),
+                         c: yi, ldc: np, accumulate: bias != nil)
+            }
+        }
+    }
+
+    // MARK: Input gradient
+
+    public static func inputGradient(outputGradient dy: Tensor, weight w: Tensor, inputShape: [Int],
+                                     stride: Int = 1, padding: Int = 0) throws -> Tensor {
+        let g = try geometry(op: "conv2d.inputGradient", input: inputShape, weight: w.shape, bias: nil,
+                             stride: stride, padding: padding)
+        let expected = [inputShape[0], g.outChannels, g.outHeight, g.outWidth]
+        guard dy.shape == expected else {
+            throw EngineError.shapeMismatch("conv2d.inputGradient", dy.shape, expected, expected: "output gradient of the conv output's shape")
+        }
+        var dx = Tensor(zeros: inputShape)
+        dy.withUnsafeBufferPointer { dp in
+            w.withUnsafeBufferPointer { wp in
+                dx.withUnsafeMutableBufferPointer { xp in
+                    inputGradient(dy: dp.baseAddress!, batch: inputShape[0], weight: wp.baseAddress!, g, dx: xp.baseAddress!)
+                }
+            }
+        }
+        return dx
+    }
+
+    /// Pointer-level input gradient; `dx` [batch, Cin, H, W] is overwritten.
+    public static func inputGradient(dy: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>,
+                                     _ g: ConvGeometry, dx: UnsafeMutablePointer<Float>) {
+        let np = g.outPixels, kh = g.kernelHeight, kw = g.kernelWidth
+        let cin = g.inChannels, cout = g.outChannels
+        let dyStride = cout * np, dxStride = cin * g.inPixels
+        if g.isPointwise {
+            // dx[Cin, HW] = w^T[Cin, Cout] · dy[Cout, HW]
+            for img in 0..<batch {
+                GEMM.run(m: cin, n: np, k: cout, a: MatrixPackA(base: weight, ld: cin, transposed: true),
+                         b: MatrixPackB(base: dy + img * dyStride, ld: np, transposed: false),
+                         c: dx + img * dxStride, ldc: np, accumulate: false)
+            }
+            return
+        }
+        if g.strideH == 1 && g.strideW == 1 && g.padH <= kh - 1 && g.padW <= kw - 1 {
+            // Transposed conv as a forward conv: w'[ci, co, ky, kx] = w[co, ci, kh-1-ky, kw-1-kx],
+            // padding k-1-p; output size (Hout + 2(k-1-p) - k + 1) = H.
+            let t = ConvGeometry(inChannels: cout, height: g.outHeight, width: g.outWidth, outChannels: cin,
+                                 kernelHeight: kh, kernelWidth: kw, strideH: 1, strideW: 1,
+                                 padH: kh - 1 - g.padH, padW: kw - 1 - g.padW)
+            precondition(t.outHeight == g.height && t.outWidth == g.width)
+            // The flipped kernel is read straight from `weight` while packing (no copy: a fresh
+            // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
+            let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)
+            for img in 0..<batch {
+                GEMM.run(m: cin, n: g.inPixels, k: t.k, a: a, b: Im2ColPackB(x: dy + img * dyStride, g: t),
+                         c: dx + img * dxStride, ldc: g.inPixels, accumulate: false)
+            }
+            return
+        }
+        // General: dcol[K, Hout*Wout] = w^T · dy, then col2im.
+        let dcol = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
+        defer { dcol.deallocate() }
+        for img in 0..<batch {
+            GEMM.run(m: g.k, n: np, k: cout, a: MatrixPackA(base: weight, ld: g.k, transposed: true),
+                     b: MatrixPackB(base: dy + img * dyStride, ld: np, transposed: false),
+                     c: dcol, ldc: np, accumulate: false)
+            Im2Col.col2im(dcol, g, into: dx + img * dxStride)
+        }
+    }
+
+    // MARK: Weight gradient
+
+    /// dw [Cout,Cin,kh,kw] (nil unless `weight`) and db [Cout] (nil unless `bias`), summed over the batch.
+    public static func weightGradient(outputGradient dy: Tensor, input x: Tensor, weightShape: [Int],
+                                      stride: Int = 1, padding: Int = 0,
+                                      weight needWeight: Bool = true, bias needBias: Bool = true) throws -> (weight: Tensor?, bias: Tensor?) {
+        let g = try geometry(op: "conv2d.weightGradient", input: x.shape, weight: weightShape, bias: nil,
+                             stride: stride, padding: padding)
+        let expected = [x.shape[0], g.outChannels, g.outHeight, g.outWidth]
+        guard dy.shape == expected else {
+            throw EngineError.shapeMismatch("conv2d.weightGradient", dy.shape, expected, expected: "output gradient of the conv output's shape")
+        }
+        var dw: Tensor? = needWeight ? Tensor(zeros: weightShape) : nil
+        var db: Tensor? = needBias ? Tensor(zeros: [g.outChannels]) : nil
+        dy.withUnsafeBufferPointer { dp in
+            x.withUnsafeBufferPointer { xp in
+                if dw != nil {
+                    dw!.withUnsafeMutableBufferPointer { wp in
+                        weightGradient(dy: dp.baseAddress!, x: xp.baseAddress!, batch: x.shape[0], g, dw: wp.baseAddress!)
+                    }
+                }
+                if db != nil {
+                    db!.withUnsafeMutableBufferPointer { bp in
+                        biasGradient(dy: dp.baseAddress!, batch: x.shape[0], channels: g.outChannels, pixels: g.outPixels, db: bp.baseAddress!)
+                    }
+                }
+            }
+        }
+        return (dw, db)
+    }
+
+    /// dw[Cout, K] = sum over images of dy[Cout, HWout] · col^T (overwrites dw).
+    public static func weightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
+                                      _ g: ConvGeometry, dw: UnsafeMutablePointer<Float>) {
+        let np = g.outPixels
+        let col: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: g.k * np)
+        defer { col?.deallocate() }
+        for img in 0..<batch {
+            let xi = x + img * g.inChannels * g.inPixels
+            let src: UnsafePointer<Float>
+            if let col { Im2Col.im2col(xi, g, into: col); src = UnsafePointer(col) } else { src = xi }
+            GEMM.run(m: g.outChannels, n: g.k, k: np,
+                     a: MatrixPackA(base: dy + img * g.outChannels * np, ld: np, transposed: false),
+                     b: MatrixPackB(base: src, ld: np, transposed: true),
+                     c: dw, ldc: g.k, accumulate: img > 0)
+        }
+    }
+
+    /// db[c] = sum over images and pixels of dy[n, c, :] (overwrites db); fixed order per channel.
+    public static func biasGradient(dy: UnsafePointer<Float>, batch: Int, channels: Int, pixels: Int,
+                                    db: UnsafeMutablePointer<Float>) {
+        Parallel.forEachChunk(count: channels) { chans in
+            for c in chans {
+                // Safe: db[c] is written only by the worker owning channel c.
+                var s: Float = 0
+                for img in 0..<batch {
+                    let p = dy + (img * channels + c) * pixels
+                    for j in 0..<pixels { s += p[j] }
+                }
+                db[c] = s
+            }
+        }
+    }
+
+    // MARK: References (naive, Double accumulation)
+
+    public static func referenceForward(input x: Tensor, weight w: Tensor, bias: Tensor?, stride: Int = 1, padding: Int = 0) throws -> Tensor {
+        let g = try geometry(input: x.shape, weight: w.shape, bias: bias?.shape, stride: stride, padding: padding)
+        let n = x.shape[0]
+        var y = Tensor(zeros: [n, g.outChannels, g.outHeight, g.outWidth])
+        for b in 0..<n { for co in 0..<g.outChannels { for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+            var s = Double(bias?.scalars[co] ?? 0)
+            for ci in 0..<g.inChannels { for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
+                let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+                guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
+                s += Double(x[b, ci, iy, ix]) * Double(w[co, ci, ky, kx])
+            } } }
+            y[b, co, oy, ox] = Float(s)
+        } } } }
+        return y
+    }
+
+    public static func referenceInputGradient(outputGradient dy: Tensor, weight w: Tensor, inputShape: [Int],
+                                              stride: Int = 1, padding: Int = 0) throws -> Tensor {
+        let g = try geometry(input: inputShape, weight: w.shape, bias: nil, stride: stride, padding: padding)
+        var acc = [Double](repeating: 0, count: inputShape.reduce(1, *))
+        let (C, H, W) = (g.inChannels, g.height, g.width)
+        for b in 0..<inputShape[0] { for co in 0..<g.outChannels { for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+            let d = Double(dy[b, co, oy, ox])
+            for ci in 0..<C { for ky in 0..<g.kernelHeight { for kx in 0..<g.kernelWidth {
+                let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+                guard iy >= 0, iy < H, ix >= 0, ix < W else { continue }
+                acc[((b * C + ci) * H + iy) * W + ix] += d * Double(w[co, ci, ky, kx])
+            } } }
+        } } } }
+        return Tensor(shape: inputShape, scalars: acc.map { Float($0) })
+    }
+
+    public static func referenceWeightGradient(outputGradient dy: Tensor, input x: Tensor, weightShape: [Int],
+                                               stride: Int = 1, padding: Int = 0) throws -> (weight: Tensor, bias: Tensor) {
+        let g = try geometry(input: x.shape, weight: weightShape, bias: nil, stride: stride, padding: padding)
+        var dw = [Double](repeating: 0, count: weightShape.reduce(1, *))
+        var db = [Double](repeating: 0, count: g.outChannels)
+        let (C, kh, kw) = (g.inChannels, g.kernelHeight, g.kernelWidth)
+        for b in 0..<x.shape[0] { for co in 0..<g.outChannels { for oy in 0..<g.outHeight { for ox in 0..<g.outWidth {
+            let d = Double(dy[b, co, oy, ox])
+            db[co] += d
+            for ci in 0..<C { for ky in 0..<kh { for kx in 0..<kw {
+                let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+                guard iy >= 0, iy < g.height, ix >= 0, ix < g.width else { continue }
+                dw[((co * C + ci) * kh + ky) * kw + kx] += d * Double(x[b, ci, iy, ix])
+            } } }
+        } } } }
+        return (Tensor(shape: weightShape, scalars: dw.map { Float($0) }),
+                Tensor(shape: [g.outChannels], scalars: db.map { Float($0) }))
+    }
+}
+
+// MARK: Flipped kernel packer (stride-1 input gradient)
+
+/// A'[ci, (co, ky, kx)] = w[co, ci, kh-1-ky, kw-1-kx]: the kernel of the transposed convolution,
+/// read from w [Cout, Cin, kh, kw] (flipping ky and kx reverses each flattened kh*kw block).
+struct FlippedWeightPackA: GEMMPackA {
+    let weight: UnsafePointer<Float>
+    let cin: Int, cout: Int, area: Int
+
+    @inline(__always) func element(_ ci: Int, _ co: Int, _ t: Int) -> Float {
+        weight[(co * cin + ci) * area + area - 1 - t]
+    }
+
+    func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
+        let mr = GEMM.mr
+        for t0 in stride(from: 0, to: mc, by: mr) {
+            let panel = dst + t0 * kc, rows = Swift.min(mr, mc - t0)
+            var co = k0 / area, t = k0 % area
+            for p in 0..<kc {
+                let d = panel + p * mr
+                for r in 0..<rows { d[r] = element(i0 + t0 + r, co, t) }
+                for r in rows..<mr { d[r] = 0 }
+                t += 1; if t == area { t = 0; co += 1 }
+            }
+        }
+    }
+
+    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
+        let nr = GEMM.nr
+        for c0 in stride(from: 0, to: nc, by: nr) {
+            let panel = dst + c0 * kc, w = Swift.min(nr, nc - c0)
+            var co = k0 / area, t = k0 % area
+            for p in 0..<kc {
+                let d = panel + p * nr
+                for c in 0..<w { d[c] = element(i0 + c0 + c, co, t) }
+                for c in w..<nr { d[c] = 0 }
+                t += 1; if t == area { t = 0; co += 1 }
+            }
+        }
+    }
+}

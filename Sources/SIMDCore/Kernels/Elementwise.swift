@@ -1,0 +1,157 @@
+// MARK: - Elementwise kernels
+//
+// add, mul, scale, channel affine, ReLU (forward and gated backward), sigmoid.
+// Fast path: SIMD16<Float> over contiguous memory, split into static chunks by Parallel; the tail
+// (count % 16) is scalar. Each fast kernel has a plain `naive...` twin used by the tests.
+// Every output element depends only on the same input elements, so results do not depend on the
+// thread count.
+
+import Foundation
+
+public enum Elementwise {
+    /// Chunks smaller than this are not worth a thread hop.
+    @usableFromInline static let minChunk = 1 << 14
+
+    // MARK: Generic SIMD driver
+
+    /// y[i] = f(a[i]) over the whole buffer, 16 lanes at a time.
+    @inline(__always)
+    static func map(_ a: UnsafeBufferPointer<Float>, into y: UnsafeMutableBufferPointer<Float>,
+                    _ vf: (SIMD16<Float>) -> SIMD16<Float>, _ sf: (Float) -> Float) {
+        let n = a.count
+        guard n > 0 else { return }
+        let ap = a.baseAddress!, yp = y.baseAddress!
+        Parallel.forEachChunk(count: (n + 15) / 16, minChunk: minChunk / 16) { blocks in
+            let lo = blocks.lowerBound * 16, hi = Swift.min(blocks.upperBound * 16, n)
+            var i = lo
+            while i + 16 <= hi {
+                let v = UnsafeRawPointer(ap + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(yp + i).storeBytes(of: vf(v), as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < hi { yp[i] = sf(ap[i]); i += 1 }
+        }
+    }
+
+    /// y[i] = f(a[i], b[i]), 16 lanes at a time.
+    @inline(__always)
+    static func zip(_ a: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>,
+                    into y: UnsafeMutableBufferPointer<Float>,
+                    _ vf: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>, _ sf: (Float, Float) -> Float) {
+        let n = a.count
+        guard n > 0 else { return }
+        let ap = a.baseAddress!, bp = b.baseAddress!, yp = y.baseAddress!
+        Parallel.forEachChunk(count: (n + 15) / 16, minChunk: minChunk / 16) { blocks in
+            let lo = blocks.lowerBound * 16, hi = Swift.min(blocks.upperBound * 16, n)
+            var i = lo
+            while i + 16 <= hi {
+                let u = UnsafeRawPointer(ap + i).loadUnaligned(as: SIMD16<Float>.self)
+                let v = UnsafeRawPointer(bp + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(yp + i).storeBytes(of: vf(u, v), as: SIMD16<Float>.self)
+                i += 16
+            }
+            while i < hi { yp[i] = sf(ap[i], bp[i]); i += 1 }
+        }
+    }
+
+    static func unary(_ x: Tensor, _ vf: (SIMD16<Float>) -> SIMD16<Float>, _ sf: (Float) -> Float) -> Tensor {
+        var y = Tensor(zeros: x.shape)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in map(xp, into: yp, vf, sf) } }
+        return y
+    }
+
+    static func binary(_ a: Tensor, _ b: Tensor, _ vf: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>,
+                       _ sf: (Float, Float) -> Float) -> Tensor {
+        precondition(a.count == b.count, "Elementwise: \(a.shape) vs \(b.shape)")
+        var y = Tensor(zeros: a.shape)
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+            y.withUnsafeMutableBufferPointer { yp in zip(ap, bp, into: yp, vf, sf) } } }
+        return y
+    }
+
+    // MARK: add / mul / scale
+
+    /// a + b (same count). `add(x, x)` == `scale(x, by: 2)`.
+    public static func add(_ a: Tensor, _ b: Tensor) -> Tensor { binary(a, b, { $0 + $1 }, { $0 + $1 }) }
+    public static func naiveAdd(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Tensor(shape: a.shape, scalars: (0..<a.count).map { a.scalars[$0] + b.scalars[$0] })
+    }
+
+    /// a * b elementwise (gating).
+    public static func mul(_ a: Tensor, _ b: Tensor) -> Tensor { binary(a, b, { $0 * $1 }, { $0 * $1 }) }
+    public static func naiveMul(_ a: Tensor, _ b: Tensor) -> Tensor {
+        Tensor(shape: a.shape, scalars: (0..<a.count).map { a.scalars[$0] * b.scalars[$0] })
+    }
+
+    /// x * s.
+    public static func scale(_ x: Tensor, by s: Float) -> Tensor { unary(x, { $0 * s }, { $0 * s }) }
+    public static func naiveScale(_ x: Tensor, by s: Float) -> Tensor { Tensor(shape: x.shape, scalars: x.scalars.map { $0 * s }) }
+
+    // MARK: channel affine
+
+    /// y[n, c, ...] = x[n, c, ...] * scale[c] + shift[c] for x of shape [N, C, rest...].
+    /// Used for input normalisation and eval-mode BatchNorm (folded into one affine map).
+    public static func channelAffine(_ x: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+        let n = x.shape[0], c = x.shape[1], inner = x.count / Swift.max(n * c, 1)
+        var y = Tensor(zeros: x.shape)
+        guard x.count > 0 else { return y }
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            let xb = xp.baseAddress!, yb = yp.baseAddress!
+            Parallel.forEachChunk(count: n * c, minChunk: Swift.max(1, minChunk / Swift.max(inner, 1))) { planes in
+                for p in planes {
+                    let ch = p % c
+                    let s = scale[ch], t = shift[ch]
+                    let vs = SIMD16<Float>(repeating: s), vt = SIMD16<Float>(repeating: t)
+                    let src = xb + p * inner, dst = yb + p * inner
+                    var i = 0
+                    while i + 16 <= inner {
+                        let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(dst + i).storeBytes(of: v * vs + vt, as: SIMD16<Float>.self)
+                        i += 16
+                    }
+                    while i < inner { dst[i] = src[i] * s + t; i += 1 }
+                }
+            }
+        } }
+        return y
+    }
+
+    public static func naiveChannelAffine(_ x: Tensor, scale: [Float], shift: [Float]) -> Tensor {
+        let c = x.shape[1], inner = x.count / Swift.max(x.shape[0] * c, 1)
+        return Tensor(shape: x.shape) { i in x.scalars[i] * scale[(i / inner) % c] + shift[(i / inner) % c] }
+    }
+
+    // MARK: ReLU
+
+    /// max(z, 0). NaN stays NaN as in PyTorch: both paths zero only where `z <= 0` (false for NaN).
+    public static func relu(_ z: Tensor) -> Tensor {
+        unary(z, { v in v.replacing(with: 0, where: v .<= 0) }, { $0 <= 0 ? 0 : $0 })
+    }
+    public static func naiveRelu(_ z: Tensor) -> Tensor { Tensor(shape: z.shape, scalars: z.scalars.map { $0 <= 0 ? 0 : $0 }) }
+
+    /// dz = dy * gate(z): the ReLU pullback with a swappable gate (see Gates.swift).
+    /// Hard gate is SIMD; the soft gates call `Gate.derivative` per element (exp/erfc dominate anyway).
+    public static func reluBackward(_ dy: Tensor, z: Tensor, gate: Gate) -> Tensor {
+        switch gate {
+        case .hard:
+            return binary(dy, z, { g, v in g.replacing(with: 0, where: v .<= 0) }, { g, v in v > 0 ? g : 0 })
+        case .sigmoid(let t):
+            // Same operations as Gate.derivative, 16 lanes at a time (FastMath is bit-identical).
+            return binary(dy, z, { g, v in g * FastMath.sigmoid(v / t) }, { g, v in g * gate.derivative(v) })
+        case .normalCDF(let t):
+            return binary(dy, z, { g, v in g * FastMath.normalCDF(v / t) }, { g, v in g * gate.derivative(v) })
+        }
+    }
+    public static func naiveReluBackward(_ dy: Tensor, z: Tensor, gate: Gate) -> Tensor {
+        Tensor(shape: z.shape, scalars: (0..<z.count).map { dy.scalars[$0] * gate.derivative(z.scalars[$0]) })
+    }
+
+    // MARK: Sigmoid
+
+    /// 1 / (1 + exp(-x)) (FastMath: clamped exp, never overflows).
+    public static func sigmoid(_ x: Tensor) -> Tensor { unary(x, { FastMath.sigmoid($0) }, { FastMath.sigmoid($0) }) }
+
+    public static func naiveSigmoid(_ x: Tensor) -> Tensor {
+        Tensor(shape: x.shape, scalars: x.scalars.map { Float(1 / (1 + Foundation.exp(-Double($0)))) })
+    }
+}

@@ -1,0 +1,186 @@
+import XCTest
+import SIMDCore
+
+final class ConvTests: XCTestCase {
+    struct Case { let n, cin, h, w, cout, k, stride, pad: Int; let kw: Int? }
+
+    static let cases: [Case] = [
+        Case(n: 1, cin: 5, h: 9, w: 11, cout: 7, k: 1, stride: 1, pad: 0, kw: nil),     // 1x1 pointwise
+        Case(n: 2, cin: 6, h: 9, w: 7, cout: 10, k: 1, stride: 2, pad: 0, kw: nil),     // 1x1 stride 2 (downsample)
+        Case(n: 1, cin: 4, h: 8, w: 8, cout: 9, k: 1, stride: 1, pad: 1, kw: nil),      // 1x1 with padding
+        Case(n: 2, cin: 8, h: 13, w: 11, cout: 33, k: 3, stride: 1, pad: 1, kw: nil),   // 3x3 same, odd H,W
+        Case(n: 1, cin: 7, h: 15, w: 13, cout: 12, k: 3, stride: 2, pad: 1, kw: nil),   // 3x3 stride 2
+        Case(n: 1, cin: 3, h: 23, w: 21, cout: 16, k: 7, stride: 2, pad: 3, kw: nil),   // ResNet stem, odd size
+        Case(n: 2, cin: 3, h: 10, w: 9, cout: 5, k: 5, stride: 1, pad: 0, kw: nil),     // 5x5 valid
+        Case(n: 1, cin: 2, h: 6, w: 7, cout: 3, k: 3, stride: 1, pad: 3, kw: nil),      // pad > k-1 (general dx path)
+        Case(n: 1, cin: 3, h: 9, w: 10, cout: 4, k: 3, stride: 3, pad: 2, kw: 2),       // non-square kernel, stride 3
+        Case(n: 1, cin: 70, h: 40, w: 37, cout: 20, k: 3, stride: 1, pad: 1, kw: nil),  // K > KC, N > NC
+        // Small feature maps with many channels: GEMM computes Y^T (transposed store) and the
+        // stride-1 input gradient packs the flipped kernel as the wide operand.
+        Case(n: 2, cin: 40, h: 6, w: 5, cout: 36, k: 3, stride: 1, pad: 1, kw: nil),
+        Case(n: 1, cin: 30, h: 9, w: 9, cout: 50, k: 3, stride: 2, pad: 1, kw: nil),
+        Case(n: 1, cin: 64, h: 7, w: 7, cout: 48, k: 1, stride: 1, pad: 0, kw: nil),
+    ]
+
+    func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
+
+    func testFastMatchesReference() throws {
+        var worst: (fwd: Float, dx: Float, dw: Float, db: Float) = (0, 0, 0, 0)
+        for (i, c) in Self.cases.enumerated() {
+            var rng = SeededRNG(seed: UInt64(100 + i))
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            let w = rng.uniformTensor(weightShape(c), bound: 0.5)
+            let b = rng.uniformTensor([c.cout], bound: 0.5)
+            let y = try Conv2D.forward(input: x, weight: w, bias: b, stride: c.stride, padding: c.pad)
+            let yr = try Conv2D.referenceForward(input: x, weight: w, bias: b, stride: c.stride, padding: c.pad)
+            XCTAssertEqual(y.shape, yr.shape)
+            let dy = rng.uniformTensor(y.shape, bound: 1)
+            let dx = try Conv2D.inputGradient(outputGradient: dy, weight: w, inputShape: x.shape, stride: c.stride, padding: c.pad)
+            let dxr = try Conv2D.referenceInputGradient(outputGradient: dy, weight: w, inputShape: x.shape, stride: c.stride, padding: c.pad)
+            let (dw, db) = try Conv2D.weightGradient(outputGradient: dy, input: x, weightShape: w.shape, stride: c.stride, padding: c.pad)
+            let (dwr, dbr) = try Conv2D.referenceWeightGradient(outputGradient: dy, input: x, weightShape: w.shape, stride: c.stride, padding: c.pad)
+            let d = (y.maxAbsDifference(yr), dx.maxAbsDifference(dxr), dw!.maxAbsDifference(dwr), db!.maxAbsDifference(dbr))
+            print("conv case \(i) \(x.shape) w\(w.shape) s\(c.stride) p\(c.pad): max diff fwd \(d.0) dx \(d.1) dw \(d.2) db \(d.3)")
+            XCTAssertLessThan(d.0, 1e-4, "forward case \(i)")
+            XCTAssertLessThan(d.1, 1e-4, "input gradient case \(i)")
+            XCTAssertLessThan(d.2, 2e-4 * Float(c.n * y.shape[2] * y.shape[3]).squareRoot(), "weight gradient case \(i)")
+            XCTAssertLessThan(d.3, 1e-3, "bias gradient case \(i)")
+            worst = (max(worst.fwd, d.0), max(worst.dx, d.1), max(worst.dw, d.2), max(worst.db, d.3))
+        }
+        print("conv fast vs reference, worst: fwd \(worst.fwd) dx \(worst.dx) dw \(worst.dw) db \(worst.db)")
+    }
+
+    func testThreadCountIndependence() throws {
+        var rng = SeededRNG(seed: 5)
+        for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11]] {
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            let w = rng.uniformTensor(weightShape(c), bound: 0.5)
+            let b = rng.uniformTensor([c.cout], bound: 0.5)
+            func run() throws -> [Tensor] {
+                let y = try Conv2D.forward(input: x, weight: w, bias: b, stride: c.stride, padding: c.pad)
+                let dx = try Conv2D.inputGradient(outputGradient: y, weight: w, inputShape: x.shape, stride: c.stride, padding: c.pad)
+                let g = try Conv2D.weightGradient(outputGradient: y, input: x, weightShape: w.shape, stride: c.stride, padding: c.pad)
+                return [y, dx, g.weight!, g.bias!]
+            }
+            let one = try Parallel.$threadCount.withValue(1) { try run() }
+            let two = try Parallel.$threadCount.withValue(2) { try run() }
+            for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars, "1 vs 2 threads, shape \(a.shape)") }
+        }
+    }
+
+    // MARK: Finite differences through the tape
+
+    /// Central differences of L = sum(seed * f(inputs)) (Double sum) vs the tape's pullback.
+    func checkGradients(inputs: [Tensor], eps: Float = 0.05, tol: Double = 2e-3, seedValue: UInt64 = 3,
+                        f: (Tape, [Variable]) throws -> Variable) throws {
+        let tape = Tape()
+        let vars = inputs.map { tape.input($0, requiresGrad: true) }
+        let out = try f(tape, vars)
+        var rng = SeededRNG(seed: seedValue)
+        let seed = rng.uniformTensor(tape.shape(out), bound: 1)
+        let grads = try tape.backward(from: out, seed: seed)
+        func loss(_ xs: [Tensor]) throws -> Double {
+            let t = Tape(recording: false)
+            let y = t.value(try f(t, xs.map { t.input($0) }))
+            var s = 0.0
+            for i in 0..<y.count { s += Double(y.scalars[i]) * Double(seed.scalars[i]) }
+            return s
+        }
+        for (idx, v) in vars.enumerated() {
+            let g = try XCTUnwrap(grads[v], "no gradient for input \(idx)")
+            XCTAssertEqual(g.shape, inputs[idx].shape)
+            var worst = 0.0, scale = 1e-3
+            for e in 0..<inputs[idx].count {
+                var plus = inputs, minus = inputs
+                plus[idx].scalars[e] += eps; minus[idx].scalars[e] -= eps
+                let num = (try loss(plus) - loss(minus)) / (2 * Double(eps))
+                worst = max(worst, abs(num - Double(g.scalars[e])))
+                scale = max(scale, abs(num))
+            }
+            print("finite differences input \(idx) \(inputs[idx].shape): max |numeric - pullback| = \(worst) (max |grad| \(scale))")
+            XCTAssertLessThan(worst, tol * scale, "input \(idx)")
+        }
+    }
+
+    func testConv2dPullbackFiniteDifferences() throws {
+        for (n, cin, h, w, cout, k, s, p) in [(2, 3, 7, 6, 4, 3, 2, 1), (1, 2, 6, 5, 3, 3, 1, 1), (2, 3, 5, 5, 2, 1, 2, 0)] {
+            var rng = SeededRNG(seed: UInt64(n * 100 + k * 10 + s))
+            try checkGradients(inputs: [rng.uniformTensor([n, cin, h, w], bound: 1),
+                                        rng.uniformTensor([cout, cin, k, k], bound: 0.5),
+                                        rng.uniformTensor([cout], bound: 0.5)]) { t, v in
+                try t.conv2d(v[0], weight: v[1], bias: v[2], stride: s, padding: p)
+            }
+        }
+    }
+
+    func testLinearPullbackFiniteDifferences() throws {
+        var rng = SeededRNG(seed: 11)
+        try checkGradients(inputs: [rng.uniformTensor([3, 7], bound: 1), rng.uniformTensor([5, 7], bound: 0.5),
+                                    rng.uniformTensor([5], bound: 0.5)]) { t, v in
+            try t.linear(v[0], weight: v[1], bias: v[2])
+        }
+    }
+
+    func testLinearMatchesNaive() throws {
+        var rng = SeededRNG(seed: 12)
+        let x = rng.uniformTensor([4, 45], bound: 1), w = rng.uniformTensor([37, 45], bound: 1), b = rng.uniformTensor([37], bound: 1)
+        let tape = Tape(recording: false)
+        let y = tape.value(try tape.linear(tape.input(x), weight: tape.input(w), bias: tape.input(b)))
+        var d: Float = 0
+        for i in 0..<4 { for j in 0..<37 {
+            var s = Double(b[j]); for p in 0..<45 { s += Double(x[i, p]) * Double(w[j, p]) }
+            d = max(d, abs(Float(s) - y[i, j]))
+        } }
+        print("linear vs naive: max diff \(d)")
+        XCTAssertLessThan(d, 1e-4)
+    }
+
+    func testPullbackComputesOnlyNeededGradients() throws {
+        var rng = SeededRNG(seed: 2)
+        let tape = Tape()
+        let x = tape.input(rng.uniformTensor([1, 2, 5, 5], bound: 1), requiresGrad: true)
+        let w = tape.input(rng.uniformTensor([3, 2, 3, 3], bound: 1))          // constant
+        let b = tape.input(rng.uniformTensor([3], bound: 1))
+        let y = try tape.conv2d(x, weight: w, bias: b, padding: 1)
+        let g = try tape.backward(from: y, seed: Tensor(shape: tape.shape(y), repeating: 1))
+        XCTAssertNotNil(g[x])
+        XCTAssertNil(g[w])
+        XCTAssertNil(g[b])
+    }
+
+    // MARK: Errors
+
+    func testShapeErrors() {
+        let tape = Tape()
+        let x = tape.input(Tensor(zeros: [1, 3, 8, 8]))
+        let w = tape.input(Tensor(zeros: [16, 4, 3, 3]))
+        XCTAssertThrowsError(try tape.conv2d(x, weight: w, bias: nil)) { e in
+            XCTAssertEqual("\(e)", "conv2d: input [1, 3, 8, 8] has 3 channels but weight [16, 4, 3, 3] expects 4")
+        }
+        let w3 = tape.input(Tensor(zeros: [16, 3, 3, 3]))
+        let badBias = tape.input(Tensor(zeros: [15]))
+        XCTAssertThrowsError(try tape.conv2d(x, weight: w3, bias: badBias)) { e in
+            XCTAssertEqual("\(e)", "conv2d: bias [15] must be [16] for weight [16, 3, 3, 3]")
+        }
+        XCTAssertThrowsError(try tape.conv2d(tape.input(Tensor(zeros: [3, 8, 8])), weight: w3, bias: nil)) { e in
+            XCTAssertTrue("\(e)".contains("input [3, 8, 8] must be [N,Cin,H,W]"), "\(e)")
+        }
+        XCTAssertThrowsError(try tape.conv2d(tape.input(Tensor(zeros: [1, 3, 2, 2])), weight: w3, bias: nil)) { e in
+            XCTAssertTrue("\(e)".contains("larger than the padded input [1, 3, 2, 2]"), "\(e)")
+        }
+        XCTAssertThrowsError(try tape.conv2d(x, weight: w3, bias: nil, stride: 0)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("conv2d: stride 0 must be >= 1"), "\(e)")
+        }
+        let lx = tape.input(Tensor(zeros: [2, 10])), lw = tape.input(Tensor(zeros: [4, 9]))
+        XCTAssertThrowsError(try tape.linear(lx, weight: lw, bias: nil)) { e in
+            XCTAssertEqual("\(e)", "linear: input [2, 10] has 10 features but weight [4, 9] expects 9")
+        }
+        XCTAssertThrowsError(try tape.linear(lx, weight: tape.input(Tensor(zeros: [4, 10])), bias: tape.input(Tensor(zeros: [3])))) { e in
+            XCTAssertEqual("\(e)", "linear: bias [3] must be [4] for weight [4, 10]")
+        }
+        XCTAssertThrowsError(try Conv2D.inputGradient(outputGradient: Tensor(zeros: [1, 16, 7, 7]), weight: Tensor(zeros: [16, 3, 3, 3]),
+                                                      inputShape: [1, 3, 8, 8], stride: 1, padding: 1)) { e in
+            XCTAssertTrue("\(e)".hasPrefix("conv2d.inputGradient: shape mismatch"), "\(e)")
+        }
+    }
+}

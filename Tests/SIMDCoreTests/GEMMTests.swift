@@ -1,0 +1,125 @@
+import XCTest
+import SIMDCore
+
+final class GEMMTests: XCTestCase {
+    /// Runs fast and reference GEMM on random data; returns (max |diff|, max |ref|).
+    func compare(m: Int, n: Int, k: Int, tA: Bool, tB: Bool, accumulate: Bool, seed: UInt64 = 1) -> (Float, Float) {
+        var rng = SeededRNG(seed: seed)
+        let lda = (tA ? m : k) + 3, ldb = (tB ? k : n) + 5, ldc = n + 2   // padded leading dims
+        let a = (0..<((tA ? k : m) * lda)).map { _ in rng.uniform(-1, 1) }
+        let b = (0..<((tB ? n : k) * ldb)).map { _ in rng.uniform(-1, 1) }
+        let c0 = (0..<(m * ldc)).map { _ in rng.uniform(-1, 1) }
+        var fast = c0, ref = c0
+        a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
+            fast.withUnsafeMutableBufferPointer { cp in
+                GEMM.multiply(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, transposeA: tA,
+                              b: bp.baseAddress!, ldb: ldb, transposeB: tB, c: cp.baseAddress!, ldc: ldc, accumulate: accumulate)
+            }
+            ref.withUnsafeMutableBufferPointer { cp in
+                GEMM.reference(m: m, n: n, k: k, a: ap.baseAddress!, lda: lda, transposeA: tA,
+                               b: bp.baseAddress!, ldb: ldb, transposeB: tB, c: cp.baseAddress!, ldc: ldc, accumulate: accumulate)
+            }
+        } }
+        var diff: Float = 0, mag: Float = 0
+        for i in 0..<m { for j in 0..<ldc {
+            if j >= n { XCTAssertEqual(fast[i * ldc + j], c0[i * ldc + j], "padding column written"); continue }
+            diff = max(diff, abs(fast[i * ldc + j] - ref[i * ldc + j])); mag = max(mag, abs(ref[i * ldc + j]))
+        } }
+        return (diff, mag)
+    }
+
+    func testTileConstants() {
+        // The micro-kernel is 6 rows x 32 columns (12 zmm accumulators); blocks are tile multiples.
+        XCTAssertEqual(GEMM.mr, 6)
+        XCTAssertEqual(GEMM.nr, 32)
+        XCTAssertEqual(GEMM.mc % GEMM.mr, 0)
+        XCTAssertEqual(GEMM.nc % GEMM.nr, 0)
+    }
+
+    func testMicroKernelSingleTile() {
+        // One full 6x32 tile with kc = 5, both overwrite and accumulate.
+        let kc = 5
+        let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: kc * 32 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 32)
+        defer { a.deallocate(); b.deallocate() }
+        for i in 0..<(kc * 6) { a[i] = Float(i % 7) - 3 }
+        for i in 0..<(kc * 32) { b[i] = Float(i % 5) * 0.5 }
+        var c = [Float](repeating: 1, count: 6 * 40)
+        c.withUnsafeMutableBufferPointer { GEMM.microKernel6x32(kc, a, b, $0.baseAddress!, 40, true) }
+        for r in 0..<6 { for col in 0..<40 {
+            var s: Float = 0
+            for p in 0..<kc { s += a[p * 6 + r] * b[p * 32 + col % 32] }
+            XCTAssertEqual(c[r * 40 + col], col < 32 ? 1 + s : 1, accuracy: 1e-5)
+        } }
+    }
+
+    func testAwkwardShapesAllTransposes() {
+        var worst: Float = 0
+        let sizes = [1, 7, 33, 97]
+        for m in sizes { for n in sizes { for k in [1, 7, 33, 300] {
+            for tA in [false, true] { for tB in [false, true] {
+                let (d, mag) = compare(m: m, n: n, k: k, tA: tA, tB: tB, accumulate: (m + n + k) % 2 == 0)
+                XCTAssertLessThanOrEqual(d, 1e-5 * max(1, mag) * Float(k).squareRoot(), "m\(m) n\(n) k\(k) tA\(tA) tB\(tB)")
+                worst = max(worst, d)
+            } }
+        } } }
+        print("GEMM awkward shapes: max |fast - reference| = \(worst)")
+    }
+
+    func testSingleRow() {
+        // m = 1 takes the GEMV path (dot products, or row updates without packing).
+        var worst: Float = 0
+        for n in [1, 15, 16, 33, 1000] { for k in [1, 31, 32, 77, 600] { for tA in [false, true] { for tB in [false, true] {
+            let (d, mag) = compare(m: 1, n: n, k: k, tA: tA, tB: tB, accumulate: (n + k) % 2 == 1)
+            XCTAssertLessThanOrEqual(d, 1e-5 * max(1, mag) * Float(k).squareRoot(), "n\(n) k\(k) tA\(tA) tB\(tB)")
+            worst = max(worst, d)
+        } } } }
+        print("GEMV (m = 1): max |fast - reference| = \(worst)")
+    }
+
+    func testLargeMultiBlock() {
+        // Crosses MC, NC and KC block boundaries and edge tiles in every dimension.
+        let (d, mag) = compare(m: 197, n: 1090, k: 530, tA: false, tB: false, accumulate: true)
+        print("GEMM 197x1090x530: max |fast - reference| = \(d) (max |C| = \(mag))")
+        XCTAssertLessThan(d, 1e-4 * max(1, mag))
+        let (d2, mag2) = compare(m: 400, n: 45, k: 260, tA: true, tB: true, accumulate: false)
+        print("GEMM 400x45x260 (tA,tB): max |fast - reference| = \(d2)")
+        XCTAssertLessThan(d2, 1e-4 * max(1, mag2))
+    }
+
+    func testZeroK() {
+        var c: [Float] = [5, 5, 5, 5]
+        let a: [Float] = [0], b: [Float] = [0]
+        c.withUnsafeMutableBufferPointer { cp in
+            GEMM.multiply(m: 2, n: 2, k: 0, a: a, lda: 1, b: b, ldb: 2, c: cp.baseAddress!, ldc: 2, accumulate: true)
+        }
+        XCTAssertEqual(c, [5, 5, 5, 5])
+        c.withUnsafeMutableBufferPointer { cp in
+            GEMM.multiply(m: 2, n: 2, k: 0, a: a, lda: 1, b: b, ldb: 2, c: cp.baseAddress!, ldc: 2)
+        }
+        XCTAssertEqual(c, [0, 0, 0, 0])
+    }
+
+    func testThreadCountIndependence() throws {
+        var rng = SeededRNG(seed: 9)
+        // Column-partitioned (large N) and row-partitioned (small N) shapes.
+        for (m, n, k) in [(70, 1000, 300), (300, 49, 700), (13, 13, 13), (1, 3000, 500)] {
+            let a = rng.uniformTensor([m, k], bound: 1), b = rng.uniformTensor([k, n], bound: 1)
+            let bt = rng.uniformTensor([n, k], bound: 1)
+            let one = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(a, b) }
+            let two = try Parallel.$threadCount.withValue(2) { try GEMM.matmul(a, b) }
+            let three = try Parallel.$threadCount.withValue(3) { try GEMM.matmul(a, b) }
+            let oneT = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(a, bt, transposeB: true) }
+            let twoT = try Parallel.$threadCount.withValue(2) { try GEMM.matmul(a, bt, transposeB: true) }
+            XCTAssertEqual(oneT.scalars, twoT.scalars, "\(m)x\(n)x\(k) B^T: 1 vs 2 threads")
+            XCTAssertEqual(one.scalars, two.scalars, "\(m)x\(n)x\(k): 1 vs 2 threads")
+            XCTAssertEqual(one.scalars, three.scalars, "\(m)x\(n)x\(k): 1 vs 3 threads")
+        }
+    }
+
+    func testMatmulShapeError() {
+        XCTAssertThrowsError(try GEMM.matmul(Tensor(zeros: [2, 3]), Tensor(zeros: [4, 5]))) { e in
+            XCTAssertEqual("\(e)", "matmul: shape mismatch: inner dimensions to agree (3 vs 4); got [2, 3] and [4, 5]")
+        }
+    }
+}
