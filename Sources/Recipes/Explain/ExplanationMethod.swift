@@ -113,7 +113,8 @@ public indirect enum ExplanationMethod: Sendable, CustomStringConvertible {
             msg += " (methods: \(names.joined(separator: ", ")))"
             throw node.error(msg)
         }
-        if isMap { try node.checkKeys(allowed: allowed) }
+        // `label` names the method in grids and metrics (e.g. "normal_cdf T=0.6").
+        if isMap { try node.checkKeys(allowed: allowed + ["label"]) }
         return method
     }
 

@@ -190,6 +190,24 @@ public struct ResolvedParameters: Sendable {
         }
     }
 
+    /// `${name}` replaced by the parameter's value in prose (a `$` not followed by `{` is left alone).
+    public func interpolate(_ text: String) throws -> String {
+        var out = "", rest = Substring(text)
+        while let r = rest.range(of: "${") {
+            out += rest[..<r.lowerBound]
+            guard let close = rest[r.upperBound...].firstIndex(of: "}") else { out += rest[r.lowerBound...]; return out }
+            let name = String(rest[r.upperBound..<close])
+            guard let v = values[name] else {
+                var msg = "markdown refers to unknown parameter '${\(name)}'"
+                if let near = nearestName(to: name, candidates: order) { msg += "; did you mean '${\(near)}'?" }
+                throw RecipeError(msg)
+            }
+            out += v.description
+            rest = rest[rest.index(after: close)...]
+        }
+        return out + rest
+    }
+
     private func lookup(_ name: String, _ node: YAMLNode) throws -> ParamValue {
         if let v = values[name] { return v }
         var msg = "unknown parameter '$\(name)'"

@@ -92,7 +92,7 @@ public enum RecipeEngine {
         let body = {
             for cell in recipe.cells {
                 switch cell {
-                case .markdown(let md): ctx.markdown(md)
+                case .markdown(let md): ctx.markdown(try plan.parameters.interpolate(md))
                 case .step(let c):
                     let step = plan.steps[c.id]!
                     let type = Swift.type(of: step)
