@@ -43,13 +43,7 @@ struct ExplainStep: RecipeStep {
             throw try config.node(at: "target").error("target must be label, predicted or a class index")
         }
         let ms = try config.array(at: "methods")
-        // `label:` names the row; the method itself does not know that key.
-        methods = try ms.map { n in
-            guard case .mapping(let pairs) = n.kind else { return try ExplanationMethod.parse(n) }
-            var m = n
-            m.kind = .mapping(pairs.filter { $0.key.scalarText != "label" })
-            return try ExplanationMethod.parse(m)
-        }
+        methods = try ms.map { try ExplanationMethod.parse($0) }
         labels = try ms.map { n in
             if case .scalar = n.kind { return try n.string }
             return try n.string(at: "label", default: try n.string(at: "method"))
