@@ -439,6 +439,21 @@ final class RecipeEngineTests: XCTestCase {
         XCTAssertEqual(t4, "\(bad4):5:54: key 'cells[0].with.per_class': expected an integer, found a scalar 'abc'")
     }
 
+    func testMarkdownInterpolation() throws {
+        let path = try write(Self.tiny.replacingOccurrences(of: "Load a few images of two classes.",
+                                                            with: "Load ${per_class} images of each of two classes ($5 is not a parameter)."))
+        let r = try RecipeEngine.run(settings(path), verify: false, updateGoldens: false)
+        let md = try String(contentsOf: r.directory.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("Load 2 images of each of two classes ($5 is not a parameter)."), md)
+
+        // An unknown name in prose is found before anything runs.
+        let bad = try write(Self.tiny.replacingOccurrences(of: "Load a few images of two classes.", with: "Load ${per_clas} images."), name: "bad")
+        let out = tmp.appendingPathComponent("bad-run")
+        let t = errorText { try RecipeEngine.run(self.settings(bad, out: out.path), verify: false, updateGoldens: false) }
+        XCTAssertEqual(t, "\(bad): cell 1 (markdown): markdown refers to unknown parameter '${per_clas}'; did you mean '${per_class}'?")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
     // MARK: Files and directories
 
     func testMissingRecipeFile() throws {

@@ -37,6 +37,13 @@ public enum RecipeEngine {
     static func plan(_ settings: RunSettings) throws -> Plan {
         let recipe = try Recipe.load(URL(fileURLWithPath: settings.recipePath))
         let params = try recipe.resolve(overrides: settings.overrides, seed: settings.seed)
+        // `${name}` in prose: an unknown name is an error now, not after the steps before it ran.
+        for (i, cell) in recipe.cells.enumerated() {
+            guard case .markdown(let md) = cell else { continue }
+            do { _ = try params.interpolate(md) } catch let e as RecipeError {
+                throw RecipeError("\(recipe.file): cell \(i + 1) (markdown): \(e.message)")
+            }
+        }
         var steps: [String: RecipeStep] = [:]
         var seen: Set<String> = []
         for case .step(let cell) in recipe.cells {
