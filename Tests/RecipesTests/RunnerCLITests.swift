@@ -91,7 +91,14 @@ final class RunnerCLITests: XCTestCase {
         let h = try run(["--help"])
         XCTAssertEqual(h.status, 0)
         for s in ["run", "verify", "show-config", "list"] { XCTAssertTrue(h.stdout.contains("  \(s) "), "help lacks \(s)") }
-        XCTAssertTrue(h.stdout.contains("Exit codes: 0 ok, 1 verification failed, 2 bad input."), h.stdout)
+        let flat = h.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")   // help text is wrapped
+        XCTAssertTrue(h.stdout.contains("""
+            Exit codes:
+              0  ok
+              1  verification failed (a golden value or a required claim)
+              2  bad input (recipe, options, files) or a step that failed
+            """), h.stdout)
+        XCTAssertTrue(flat.contains("docs/recipes.md"), h.stdout)
         XCTAssertTrue(h.stdout.contains("runner list recipes"), h.stdout)
 
         let r = try run(["run", "--help"])
