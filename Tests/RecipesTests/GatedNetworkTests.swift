@@ -271,7 +271,7 @@ final class PathKernelTrainingTests: XCTestCase {
         let lr: Float = 1e-2, epochs = 10
         var trainer = Trainer(optimizer: RMSprop(), schedule: ConstantLearningRate(lr),
                               configuration: TrainingConfiguration(epochs: epochs, batchSize: 20, loss: .squaredSigned, seed: 4))
-        trainer.onEpochEnd = { _, model in nus.append(try PathKernel.nu(of: model, inputs: train.images, labels: y)) }
+        trainer.onEpochEnd = { _, model in nus.append(try PathKernel.nu(of: model as! GatedNetwork, inputs: train.images, labels: y)) }
         let report = try trainer.fit(&net, train: train, test: test)
         print("nu per epoch: \(nus.map { String(format: "%.1f", $0) }.joined(separator: ", ")); test accuracy \(report.finalTestAccuracy)%")
         XCTAssertEqual(nus.count, epochs + 1)

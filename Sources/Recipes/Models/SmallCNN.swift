@@ -63,3 +63,18 @@ public struct SmallCNN: Classifier {
         return try tape.linear(h, weight: w("fc2.weight"), bias: w("fc2.bias"))
     }
 }
+
+// MARK: - Training
+
+extension SmallCNN: TrainableModel {
+    public var statistics: [String: BatchNormStatistics] { [:] }
+    public var checkpointMetadata: [String: String] { ["architecture": SmallCNN.name] }
+
+    /// Training uses hard gates: the soft gates change only how an explanation is pulled back.
+    public func trainingForward(on tape: Tape, input: Tensor, training: Bool) throws -> (logits: Variable, parameters: [String: Variable]) {
+        var vars: [String: Variable] = [:]
+        for (name, t) in parameters { vars[name] = training ? tape.parameter(t) : tape.input(t) }
+        let x = tape.input(input)
+        return (try logits(tape, x, policy: .vanilla, weights: { vars[$0]! }), vars)
+    }
+}

@@ -133,7 +133,31 @@ public struct TrainingReport: Equatable {
     public var finalTestAccuracy: Double { epochs.last?.testAccuracy ?? 0 }
 }
 
-/// Trains a `GatedNetwork` with an optimizer and a learning-rate schedule.
+// MARK: - What a trainer trains
+
+/// A model the `Trainer` can fit: named parameters, BatchNorm running statistics, and a forward
+/// pass that puts the parameters on the tape (frozen ones without a gradient).
+public protocol TrainableModel {
+    var parameters: [String: Tensor] { get set }
+    /// BatchNorm running statistics by layer name (empty when the model has none).
+    var statistics: [String: BatchNormStatistics] { get }
+    /// Strings stored in checkpoints to say what was trained.
+    var checkpointMetadata: [String: String] { get }
+    /// Logits and the tape variables of every parameter, by name.
+    func trainingForward(on tape: Tape, input: Tensor, training: Bool) throws -> (logits: Variable, parameters: [String: Variable])
+}
+
+extension GatedNetwork: TrainableModel {
+    public var checkpointMetadata: [String: String] {
+        ["architecture": "\(architecture)", "configuration": "\(configuration)"]
+    }
+    public func trainingForward(on tape: Tape, input: Tensor, training: Bool) throws -> (logits: Variable, parameters: [String: Variable]) {
+        let out = try forward(on: tape, input: input, training: training)
+        return (out.logits, out.parameters)
+    }
+}
+
+/// Trains a `TrainableModel` (a `GatedNetwork`, the MNIST CNN, …) with an optimizer and a learning-rate schedule.
 ///
 /// ```swift
 /// var trainer = Trainer(optimizer: SGD(momentum: 0.9), schedule: PiecewiseConstantSchedule.paperBTableII,
@@ -147,7 +171,7 @@ public struct Trainer<O: Optimizer> {
     /// Optimizer steps taken so far (drives the schedule).
     public private(set) var iteration = 0
     /// Called after each epoch's evaluation with the record and the model (e.g. to measure the NPK).
-    public var onEpochEnd: ((EpochRecord, GatedNetwork) throws -> Void)?
+    public var onEpochEnd: ((EpochRecord, any TrainableModel) throws -> Void)?
 
     public init(optimizer: O, schedule: any LearningRateSchedule, configuration: TrainingConfiguration) {
         self.optimizer = optimizer; self.schedule = schedule; self.configuration = configuration
@@ -155,7 +179,7 @@ public struct Trainer<O: Optimizer> {
 
     /// Trains on `train` (shuffled with `configuration.seed`, batches of `configuration.batchSize`),
     /// evaluating on `test` after each epoch.
-    public mutating func fit(_ model: inout GatedNetwork, train: LabelledImages, test: LabelledImages,
+    public mutating func fit<M: TrainableModel>(_ model: inout M, train: LabelledImages, test: LabelledImages,
                              progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingReport {
         guard train.count > 0 else { throw EngineError(op: "Trainer.fit", "the training set is empty") }
         return try fit(&model,
@@ -165,7 +189,7 @@ public struct Trainer<O: Optimizer> {
     }
 
     /// Trains for `configuration.epochs` epochs over `train`'s batches, evaluating on `test` after each.
-    public mutating func fit(_ model: inout GatedNetwork, train: any BatchSource, test: any BatchSource,
+    public mutating func fit<M: TrainableModel>(_ model: inout M, train: any BatchSource, test: any BatchSource,
                              progress: ((TrainingProgress) -> Void)? = nil) throws -> TrainingReport {
         var report = TrainingReport()
         let batches = train.batchCount
@@ -196,9 +220,9 @@ public struct Trainer<O: Optimizer> {
     }
 
     /// One optimizer step on a batch; returns the batch loss and the number of correct predictions.
-    public mutating func step(_ model: inout GatedNetwork, _ x: Tensor, _ y: [Int], learningRate: Float) throws -> (Float, Int) {
+    public mutating func step<M: TrainableModel>(_ model: inout M, _ x: Tensor, _ y: [Int], learningRate: Float) throws -> (Float, Int) {
         let tape = Tape()
-        let out = try model.forward(on: tape, input: x, training: true)
+        let out = try model.trainingForward(on: tape, input: x, training: true)
         let loss = try Trainer.loss(tape, out.logits, y, configuration.loss)
         let grads = try tape.backward(from: loss)
         var named: [String: Tensor] = [:]
@@ -214,16 +238,16 @@ public struct Trainer<O: Optimizer> {
     }
 
     /// Mean loss and accuracy (%) in eval mode (BatchNorm running statistics, no recording).
-    public func evaluate(_ model: GatedNetwork, _ data: LabelledImages) throws -> (loss: Double, accuracy: Double) {
+    public func evaluate<M: TrainableModel>(_ model: M, _ data: LabelledImages) throws -> (loss: Double, accuracy: Double) {
         try evaluate(model, try ShuffledBatches(data, batchSize: max(1, configuration.evaluationBatchSize), shuffle: false))
     }
 
     /// Mean loss and accuracy (%) over the batches of epoch 0 of `data`, in eval mode.
-    public func evaluate(_ model: GatedNetwork, _ data: any BatchSource) throws -> (loss: Double, accuracy: Double) {
+    public func evaluate<M: TrainableModel>(_ model: M, _ data: any BatchSource) throws -> (loss: Double, accuracy: Double) {
         var lossSum = 0.0, correct = 0, count = 0
         try data.forEachBatch(epoch: 0) { x, y in
             let tape = Tape(recording: false)
-            let out = try model.forward(on: tape, input: x, training: false)
+            let out = try model.trainingForward(on: tape, input: x, training: false)
             let loss = try Trainer.loss(tape, out.logits, y, configuration.loss)
             lossSum += Double(tape.value(loss).scalars[0]) * Double(y.count)
             correct += Trainer.correctCount(tape.value(out.logits), y, configuration.loss)
@@ -269,15 +293,13 @@ public struct Trainer<O: Optimizer> {
     }
 
     /// Writes parameters and BatchNorm running statistics ("<layer>.running_mean" / ".running_var").
-    public static func saveCheckpoint(_ model: GatedNetwork, to url: URL, metadata: [String: String] = [:]) throws {
+    public static func saveCheckpoint<M: TrainableModel>(_ model: M, to url: URL, metadata: [String: String] = [:]) throws {
         var all = model.parameters
         for (name, s) in model.statistics {
             all[name + ".running_mean"] = s.mean
             all[name + ".running_var"] = s.variance
         }
-        var meta = metadata
-        meta["architecture"] = "\(model.architecture)"
-        meta["configuration"] = "\(model.configuration)"
+        let meta = metadata.merging(model.checkpointMetadata) { a, _ in a }
         try SafeTensors.write(all, metadata: meta, to: url)
     }
 }
