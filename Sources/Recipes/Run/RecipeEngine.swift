@@ -122,7 +122,8 @@ public enum RecipeEngine {
                     narrate.say("• \(c.id) (\(c.kind))\(ctx.cacheHit ? " — cached" : "")")
                     let t0 = Date()
                     do { try step.run(ctx) } catch {
-                        throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error)
+                        throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error,
+                                          cacheEntry: ctx.cacheHit ? ctx.cacheDirectory?.path : nil)
                     }
                     if let cdir = ctx.cacheDirectory, !ctx.cacheHit {
                         try AtomicFile.write("\(hash)\n", to: cdir.appendingPathComponent("complete"))
@@ -223,7 +224,12 @@ public enum RecipeEngine {
 public struct StepFailure: Error, CustomStringConvertible {
     public let step: String, kind: String, file: String, line: Int
     public let underlying: Error
-    public var description: String { "\(file):\(line): step '\(step)' (\(kind)) failed: \(underlying)" }
+    /// The cache entry the step was reading when it failed (it may be damaged), if any.
+    public var cacheEntry: String? = nil
+    public var description: String {
+        "\(file):\(line): step '\(step)' (\(kind)) failed: \(underlying)"
+            + (cacheEntry.map { " (while reading its cached outputs in \($0); rerun with --force to recompute them)" } ?? "")
+    }
 }
 
 func formatMetric(_ v: Double) -> String {
