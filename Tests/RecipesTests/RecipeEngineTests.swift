@@ -600,6 +600,7 @@ final class RecipeEngineTests: XCTestCase {
             XCTAssertEqual(f.kind, "check")
             XCTAssertEqual(f.file, path)
             XCTAssertEqual(f.line, 8)
+            XCTAssertNil(f.cacheEntry, "a step that read no cache entry gets no --force hint")
             XCTAssertEqual("\(e)", "\(path):8: step 'ratio' (check) failed: claim 'test.count / model.test_accuracy >= 1': no metric 'model.test_accuracy' was recorded by the steps before it")
         }
         for f in keep {
@@ -733,11 +734,86 @@ final class RecipeEngineTests: XCTestCase {
 
     // MARK: Caching
 
-    func testCachedStepKinds() throws {
-        let cached = StepRegistry.all.filter { $0.cached }.map { $0.kind }
-        print("cached step kinds: \(cached)")
-        try XCTSkipIf(cached.isEmpty, "no cached step kind is registered yet")
-        throw XCTSkip("cached step kinds exist (\(cached)); their caching is tested with those steps")
+    static let trained = """
+    title: "Cached training"
+    parameters: {seed: 0, per_class: 2}
+    cells:
+      - step: load_data
+        id: train_set
+        with: {dataset: mnist5k, split: train, per_class: $per_class}
+      - step: load_data
+        id: test_set
+        with: {dataset: mnist5k, split: test, per_class: 2}
+      - step: train
+        id: cnn
+        with: {model: mnist_cnn, train: train_set, test: test_set, epochs: 1, batch_size: 8}
+    """
+
+    func testTrainStepIsCachedByContentHash() throws {
+        let cachedKinds = StepRegistry.all.filter { $0.cached }.map { $0.kind }
+        try XCTSkipUnless(cachedKinds.contains("train"), "no cached `train` step kind in this build (cached kinds: \(cachedKinds))")
+        let path = try write(Self.trained, name: "trained")
+        let out = tmp.appendingPathComponent("run")
+        func run(_ overrides: [String] = [], seed: UInt64? = nil, force: Bool = false) throws -> (step: [String: Any], accuracy: Double) {
+            var s = settings(path, overrides, seed: seed)
+            s.force = force
+            let r = try RecipeEngine.run(s, verify: false, updateGoldens: false)
+            let steps = try json(r.directory.appendingPathComponent("manifest.json"))["steps"] as! [[String: Any]]
+            let acc = try XCTUnwrap(try json(r.directory.appendingPathComponent("metrics.json"))["cnn.test_accuracy"] as? Double)
+            return (steps.first { $0["id"] as? String == "cnn" }!, acc)
+        }
+        func entry(_ step: [String: Any]) -> URL {
+            out.appendingPathComponent("cache/cnn-\((step["hash"] as! String).prefix(16))")
+        }
+
+        let first = try run()
+        XCTAssertEqual(first.step["cached"] as? Bool, false)
+        let dir = entry(first.step)
+        XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("complete"), encoding: .utf8), "\(first.step["hash"] as! String)\n")
+        let checkpoint = try Data(contentsOf: dir.appendingPathComponent("run0.safetensors"))
+        XCTAssertGreaterThan(checkpoint.count, 1000)
+
+        // Nothing changed: the cached model and records are used, the numbers are identical.
+        let second = try run()
+        XCTAssertEqual(second.step["cached"] as? Bool, true)
+        XCTAssertEqual(second.step["hash"] as? String, first.step["hash"] as? String)
+        XCTAssertEqual(second.accuracy, first.accuracy)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
+
+        // --force retrains; training is deterministic, so the same numbers and weights come back.
+        let forced = try run(force: true)
+        XCTAssertEqual(forced.step["cached"] as? Bool, false)
+        XCTAssertEqual(forced.accuracy, first.accuracy)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
+
+        // An upstream change (more training images) and another seed are new cache entries.
+        let upstream = try run(["per_class=3"])
+        XCTAssertEqual(upstream.step["cached"] as? Bool, false)
+        XCTAssertNotEqual(upstream.step["hash"] as? String, first.step["hash"] as? String)
+        let reseeded = try run(seed: 1)
+        XCTAssertEqual(reseeded.step["cached"] as? Bool, false)
+        XCTAssertNotEqual(reseeded.step["hash"] as? String, first.step["hash"] as? String)
+        XCTAssertEqual(try run().step["cached"] as? Bool, true, "the first entry is still there")
+
+        // A step interrupted before it finished leaves no `complete` marker: it runs again.
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("complete"))
+        let resumed = try run()
+        XCTAssertEqual(resumed.step["cached"] as? Bool, false)
+        XCTAssertEqual(resumed.accuracy, first.accuracy)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("complete").path))
+        XCTAssertEqual(files(under: out).filter { $0.contains(".tmp-") }, [])
+
+        // A damaged cache entry (checkpoint truncated) must not pass as a model.
+        try Data(checkpoint.prefix(100)).write(to: dir.appendingPathComponent("run0.safetensors"))
+        XCTAssertThrowsError(try run()) { e in
+            print("damaged cache entry: \(e)")
+            XCTAssertEqual((e as? StepFailure)?.cacheEntry, dir.path)
+            XCTAssertTrue("\(e)".hasPrefix("\(path):10: step 'cnn' (train) failed: \(dir.path)/run0.safetensors: truncated"), "\(e)")
+            XCTAssertTrue("\(e)".hasSuffix("(while reading its cached outputs in \(dir.path); rerun with --force to recompute them)"), "\(e)")
+        }
+        let repaired = try run(force: true)
+        XCTAssertEqual(repaired.accuracy, first.accuracy)
+        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
     }
 
     // MARK: Catalogue
