@@ -816,6 +816,31 @@ final class RecipeEngineTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
     }
 
+    // MARK: The shipped recipes
+
+    /// Every recipe in the repository's recipes/ loads, resolves (each `scale` variant too) and
+    /// validates every step — a dry run: nothing trains, nothing is written.
+    func testShippedRecipesValidate() throws {
+        let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = repo.appendingPathComponent("recipes")
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+        try XCTSkipIf(names.isEmpty, "no recipes/ directory in this checkout")
+        for name in names {
+            let path = dir.appendingPathComponent(name).path
+            let recipe = try Recipe.load(URL(fileURLWithPath: path))
+            var scales: [String?] = [nil]
+            if case .choice(let c)? = recipe.parameters.first(where: { $0.name == "scale" })?.type { scales = c }
+            for scale in scales {
+                let out = tmp.appendingPathComponent("dry-\(name)")
+                let r = try RecipeEngine.run(settings(path, scale.map { ["scale=\($0)"] } ?? [], out: out.path, dryRun: true),
+                                             verify: false, updateGoldens: false)
+                XCTAssertTrue(r.summary.hasSuffix("(dry run: nothing was executed)"), name)
+                XCTAssertFalse(FileManager.default.fileExists(atPath: out.path), name)
+                print("\(name)\(scale.map { " (scale=\($0))" } ?? ""): \(recipe.cells.count) cells validate")
+            }
+        }
+    }
+
     // MARK: Catalogue
 
     func testCatalogueListsRecipesAndSteps() throws {
