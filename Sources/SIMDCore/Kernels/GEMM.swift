@@ -393,14 +393,9 @@ struct MatrixPackB: GEMMPackB {
                 // B stored [N, ld]: column c of the panel is contiguous in memory. Walk 8 depths at a
                 // time so the 32 source rows' cache lines are reused while the panel fills row by row.
                 let src = base + (j0 + t) * ld + k0
-                var p0 = 0
-                while p0 < kc {
-                    let pe = Swift.min(kc, p0 + 8)
-                    for cc in 0..<w {
-                        let s = src + cc * ld
-                        for p in p0..<pe { panel[p * nr + cc] = s[p] }
-                    }
-                    p0 = pe
+                for cc in 0..<w {
+                    let s = src + cc * ld
+                    for p in 0..<kc { panel[p * nr + cc] = s[p] }
                 }
                 if w < nr { for p in 0..<kc { (panel + p * nr + w).update(repeating: 0, count: nr - w) } }
             } else if w == nr {
