@@ -78,14 +78,30 @@ public enum Conv2D {
             if let bias {
                 for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
             }
-            let a = MatrixPackA(base: weight, ld: g.k, transposed: false)
-            if g.isPointwise {
-                GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: xi, ld: np, transposed: false),
-                         c: yi, ldc: np, accumulate: bias != nil)
-            } else {
-                GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: xi, g: g),
-                         c: yi, ldc: np, accumulate: bias != nil)
-            }
+            convGEMM(a: MatrixPackA(base: weight, ld: g.k, transposed: false), x: xi, g, y: yi, accumulate: bias != nil)
+        }
+    }
+
+    /// y[M, Hout*Wout] (+)= A[M, K] · im2col(x) for one image.
+    /// Large feature maps: B panels are packed straight from the image (each worker packs only its
+    /// own columns). Small maps (<= 256 output pixels, ResNet stages 3-4): the GEMM splits C by rows
+    /// and every worker would repeat the gather for all of B, so the column matrix is built once
+    /// (in parallel) and packed with plain vector copies.
+    static func convGEMM<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                        y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let np = g.outPixels
+        if g.isPointwise {
+            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: x, ld: np, transposed: false),
+                     c: y, ldc: np, accumulate: accumulate)
+        } else if np <= 256 {
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
+            defer { col.deallocate() }
+            Im2Col.im2col(x, g, into: col)
+            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: col, ld: np, transposed: false),
+                     c: y, ldc: np, accumulate: accumulate)
+        } else {
+            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: x, g: g),
+                     c: y, ldc: np, accumulate: accumulate)
         }
     }
 
@@ -136,8 +152,7 @@ public enum Conv2D {
             // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
             let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)
             for img in 0..<batch {
-                GEMM.run(m: cin, n: g.inPixels, k: t.k, a: a, b: Im2ColPackB(x: dy + img * dyStride, g: t),
-                         c: dx + img * dxStride, ldc: g.inPixels, accumulate: false)
+                convGEMM(a: a, x: dy + img * dyStride, t, y: dx + img * dxStride, accumulate: false)
             }
             return
         }
