@@ -12,13 +12,7 @@ import CJPEGShim
 /// let img = try JPEG.read(URL(fileURLWithPath: "data/images/rocket.jpg"))   // 640x427
 /// ```
 public enum JPEG {
-    public static func read(_ url: URL) throws -> RGBImage {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ImageError(file: url.path, "cannot read file (\(error.localizedDescription))")
-        }
-        return try decode(data, file: url.path)
-    }
+    public static func read(_ url: URL) throws -> RGBImage { try decode(try ImageError.contents(of: url), file: url.path) }
 
     public static func decode(_ data: Data, file: String = "<memory>") throws -> RGBImage {
         guard !data.isEmpty else { throw ImageError(file: file, "cannot decode JPEG: file is empty") }

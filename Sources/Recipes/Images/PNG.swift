@@ -26,13 +26,7 @@ public enum PNG {
 
     // MARK: Read
 
-    public static func read(_ url: URL) throws -> RGBImage {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ImageError(file: url.path, "cannot read file (\(error.localizedDescription))")
-        }
-        return try decode(data, file: url.path)
-    }
+    public static func read(_ url: URL) throws -> RGBImage { try decode(try ImageError.contents(of: url), file: url.path) }
 
     public static func decode(_ data: Data, file: String = "<memory>") throws -> RGBImage {
         let data = strippingColorManagement(data)

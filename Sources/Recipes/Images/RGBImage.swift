@@ -14,6 +14,15 @@ public struct ImageError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(file): \(message)" }
 }
 
+extension ImageError {
+    /// The bytes of an image file; an unreadable file is an error naming it.
+    static func contents(of url: URL) throws -> Data {
+        do { return try Data(contentsOf: url) } catch {
+            throw ImageError(file: url.path, "cannot read file (\(error.localizedDescription))")
+        }
+    }
+}
+
 /// An 8-bit RGB image, row-major, channels interleaved (`pixels[(y * width + x) * 3 + c]`).
 ///
 /// ```swift
@@ -86,13 +95,7 @@ public struct RGBImage: Equatable, Sendable {
 /// let img = try ImageFile.read(URL(fileURLWithPath: "data/images/rocket.jpg"))
 /// ```
 public enum ImageFile {
-    public static func read(_ url: URL) throws -> RGBImage {
-        let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ImageError(file: url.path, "cannot read file (\(error.localizedDescription))")
-        }
-        return try decode(data, file: url.path)
-    }
+    public static func read(_ url: URL) throws -> RGBImage { try decode(try ImageError.contents(of: url), file: url.path) }
 
     public static func decode(_ data: Data, file: String = "<memory>") throws -> RGBImage {
         let head = [UInt8](data.prefix(8))
