@@ -109,7 +109,9 @@ public indirect enum ExplanationMethod: Sendable, CustomStringConvertible {
             method = .integratedGradients(try base(), baseline: Float(try opt("baseline")?.double ?? 0), steps: m)
         default:
             var msg = "unknown explanation method '\(name)'"
-            if let near = nearestName(to: name, candidates: names) { msg += "; did you mean '\(near)'?" }
+            if name.replacingOccurrences(of: "-", with: "_").lowercased().hasPrefix("excitation_backprop") {
+                msg += " — that is Zennit's excitation backprop (Zhang et al. 2016), a different method; paper A's method is 'excitation_pullback'"
+            } else if let near = nearestName(to: name, candidates: names) { msg += "; did you mean '\(near)'?" }
             msg += " (methods: \(names.joined(separator: ", ")))"
             throw node.error(msg)
         }
