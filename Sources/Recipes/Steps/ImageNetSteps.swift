@@ -26,9 +26,9 @@
 import Foundation
 import SIMDCore
 
-/// Whether the environment forbids network access (EP_OFFLINE=1): missing weights and images are
-/// then errors that say what to download and where to put it.
-func downloadsDisabled(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
+/// Whether the environment forbids network access (EP_OFFLINE=1, yes, true): missing weights and
+/// images are then errors that say what to download and where to put it.
+public func downloadsDisabled(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Bool {
     guard let v = env["EP_OFFLINE"]?.lowercased() else { return false }
     return !["", "0", "false", "no"].contains(v)
 }
@@ -294,26 +294,36 @@ struct LoadImagesStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
-        let store = ImageStore()
+        let d = try ImageStore().dataset(sources, size: size, name: name) { ctx.recordInput($0) }
+        ctx.store(d, as: id)
+        ctx.record("\(id).count", Double(d.count))
+        ctx.markdown("Loaded \(d.count) images at \(size)×\(size) (paper A's pre-processing: square → resize, else short side \(ImageStore.resizeSide(size)) then centre crop): "
+                     + sources.map { "\($0.name) (\(d.className($0.label)), \($0.label))" }.joined(separator: ", ") + ".")
+    }
+}
+
+extension ImageStore {
+    /// Paper A's app resizes the short side to 256 before a 224 crop; other sizes keep the ratio.
+    public static func resizeSide(_ size: Int) -> Int { Int((Double(size) * 256 / 224).rounded()) }
+
+    /// Resolves, decodes and pre-processes `sources` (paper A's app at `size`) into a data set
+    /// [N, 3, size, size] in [0, 1] labelled with the ImageNet class names. `read` sees each file used.
+    ///
+    /// ```swift
+    /// let d = try ImageStore().dataset([ImageSource(name: "cat", label: 281, file: "data/images/chelsea.png")], size: 224)
+    /// ```
+    public func dataset(_ sources: [ImageSource], size: Int = 224, name: String = "images", read: (URL) -> Void = { _ in }) throws -> Dataset {
         let classes = try ImageNetClasses.names()
         var scalars: [Float] = []
         scalars.reserveCapacity(sources.count * 3 * size * size)
         for src in sources {
-            let url = try store.resolve(src)
-            ctx.recordInput(url)
+            let url = try resolve(src)
+            read(url)
             let img = try ImageFile.read(url)
-            // Paper A's app at 224 (resize 256); other sizes keep the same 256/224 ratio.
-            let resize = Int((Double(size) * 256 / 224).rounded())
-            let t: Tensor
-            do { t = try ImagePreprocessing.paperA(img, size: size, resizeTo: resize).tensor() }
+            do { scalars += try ImagePreprocessing.paperA(img, size: size, resizeTo: Self.resizeSide(size)).tensor().scalars }
             catch let e as ImageError { throw ImageError(file: url.path, e.message) }
-            scalars += t.scalars
         }
-        let d = try Dataset(name: name, images: Tensor(shape: [sources.count, 3, size, size], scalars: scalars),
-                            labels: sources.map(\.label), classNames: classes)
-        ctx.store(d, as: id)
-        ctx.record("\(id).count", Double(d.count))
-        ctx.markdown("Loaded \(d.count) images at \(size)×\(size) (paper A's pre-processing: square → resize, else short side \(Int((Double(size) * 256 / 224).rounded())) then centre crop): "
-                     + sources.map { "\($0.name) (\(classes[$0.label]), \($0.label))" }.joined(separator: ", ") + ".")
+        return try Dataset(name: name, images: Tensor(shape: [sources.count, 3, size, size], scalars: scalars),
+                           labels: sources.map(\.label), classNames: classes)
     }
 }
