@@ -269,3 +269,19 @@ final class FigureRecipeTests: XCTestCase {
         fails("ascend", "model: m\ndata: d\ntargets: \"0, x\"\nmethod: gradient", "comma-separated")
     }
 }
+
+// MARK: - fig1 at ci scale against its engine-generated goldens (golden/fig1/)
+
+final class FigureGoldenTests: XCTestCase {
+    func testFig1CIVerifiesAgainstGoldens() throws {
+        let recipe = FigureRecipeTests.root.appendingPathComponent("recipes/fig1.yaml").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("fig1-golden-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        setenv("EP_OFFLINE", "1", 1)
+        defer { unsetenv("EP_OFFLINE") }
+        let r = try RecipeEngine.run(RunSettings(recipePath: recipe, overrides: ["scale=ci"], outDirectory: out.path),
+                                     verify: true, updateGoldens: false)
+        print(r.summary.split(separator: "\n").filter { $0.contains("golden") }.joined(separator: "\n"))
+        XCTAssertTrue(r.verificationPassed, r.summary)
+    }
+}
