@@ -88,7 +88,7 @@ struct TrainStep: RecipeStep {
     static let kind = "train"
     static let summary = "Train a model (mnist_cnn, or a DNN/DGN/DLGN/DLGN-SF of paper B); cached by content hash."
     static let keys = ["model", "train", "test", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
-                       "momentum", "weight_decay", "loss", "runs", "seed_offset", "caption"]
+                       "momentum", "weight_decay", "loss", "runs", "seed_offset"]
     static let cached = true
 
     let id: String
