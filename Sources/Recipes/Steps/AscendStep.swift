@@ -6,12 +6,12 @@
 //       model: cnn
 //       data: test
 //       images: {classes: [0, 1, 2, 3, 4]}
-//       targets: [0, 1, 2, 3, 4, 9]           # or "all"
+//       targets: [0, 1, 2, 3, 4, 9]           # or "all", or "0, 482, 9" (a string parameter)
 //       method: {method: excitation_pullback, temperature: 0.3}
 //       steps: 5
 //       alpha: 20                              # L2 length of each step (SPEC A2)
 //       eps: 100                               # L2 radius of the projection ball
-//       show: difference                       # difference (paper A's grids) | perturbed
+//       show: difference                       # difference (paper A's grids) | perturbed | both
 //       judge: cnn2                            # optional: an independently trained model
 //
 // Grid: rows are images, column 0 the clean image, then one column per target; each cell is
@@ -36,6 +36,8 @@ struct AscendStep: RecipeStep {
     let steps: Int
     let alpha: Float, eps: Float
     let showDifference: Bool
+    /// `show: both`: the difference grid, then the perturbed images as `<file stem>_perturbed.png`.
+    let showBoth: Bool
     let upscale: Int
     let diverging: Bool
     let file: String
@@ -51,8 +53,16 @@ struct AscendStep: RecipeStep {
         selection = try ImageSelection(try config.optional("images"))
         let t = try config.node(at: "targets")
         if case .scalar = t.kind {
-            guard try t.string == "all" else { throw t.error("targets must be a list of class indices or 'all'") }
-            targets = nil
+            // "all", or a comma-separated list (so a `scale` variant can choose the targets).
+            let text = try t.string
+            if text == "all" { targets = nil } else {
+                let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                let ints = parts.compactMap { Int($0) }
+                guard !parts.isEmpty, ints.count == parts.count else {
+                    throw t.error("targets must be a list of class indices, a comma-separated string of them (\"0, 482, 9\") or 'all', got '\(text)'")
+                }
+                targets = ints
+            }
         } else { targets = try t.array.map { try $0.int } }
         method = try ExplanationMethod.parse(try config.node(at: "method"))
         steps = try config.int(at: "steps", default: 5)
@@ -60,8 +70,9 @@ struct AscendStep: RecipeStep {
         eps = Float(try config.double(at: "eps", default: 100))
         guard steps >= 0, alpha > 0, eps > 0 else { throw config.error("steps must be ≥ 0 and alpha, eps positive") }
         let show = try config.string(at: "show", default: "difference")
-        guard ["difference", "perturbed"].contains(show) else { throw try config.node(at: "show").error("show must be difference or perturbed") }
-        showDifference = show == "difference"
+        guard ["difference", "perturbed", "both"].contains(show) else { throw try config.node(at: "show").error("show must be difference, perturbed or both") }
+        showDifference = show != "perturbed"
+        showBoth = show == "both"
         upscale = try config.int(at: "upscale", default: 1)
         let cm = try config.string(at: "colormap", default: "none")
         guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
@@ -116,28 +127,33 @@ struct AscendStep: RecipeStep {
         ctx.record("\(id).target_logit_gain", gain / Double(ix.count * ts.count))
 
         // Grid: clean image, then one cell per target.
-        let per = x.count / ix.count
-        let cellShape = Array(x.shape.dropFirst())
-        let shown = showDifference ? r.differences : r.perturbed
-        var rows: [[Tensor?]] = []
-        for (i, img) in ix.enumerated() {
-            var row: [Tensor?] = [d.images(at: [img]).reshaped(cellShape)]
-            for k in 0..<ts.count {
-                let o = (i * ts.count + k) * per
-                var cell = Tensor(shape: cellShape, scalars: Array(shown.scalars[o..<(o + per)]))
-                if !showDifference { for j in 0..<cell.count { cell.scalars[j] = (cell.scalars[j] + 1) / 2 } }
-                if diverging && cell.shape[0] > 1 { cell = channelSum(cell) }
-                row.append(cell)
+        for difference in showBoth ? [true, false] : [showDifference] {
+            let per = x.count / ix.count
+            let cellShape = Array(x.shape.dropFirst())
+            let shown = difference ? r.differences : r.perturbed
+            // With `show: both` the perturbed images stay RGB (no colormap); otherwise as before.
+            let colour = diverging && (difference || !showBoth)
+            var rows: [[Tensor?]] = []
+            for (i, img) in ix.enumerated() {
+                var row: [Tensor?] = [d.images(at: [img]).reshaped(cellShape)]
+                for k in 0..<ts.count {
+                    let o = (i * ts.count + k) * per
+                    var cell = Tensor(shape: cellShape, scalars: Array(shown.scalars[o..<(o + per)]))
+                    if !difference { for j in 0..<cell.count { cell.scalars[j] = (cell.scalars[j] + 1) / 2 } }
+                    if colour && cell.shape[0] > 1 { cell = channelSum(cell) }
+                    row.append(cell)
+                }
+                rows.append(row)
             }
-            rows.append(row)
+            var grid = ImageGrid(cells: rows, rowTitles: ix.map { d.className(d.labels[$0]) },
+                                 columnTitles: ["clean"] + ts.map { d.className($0) })
+            grid.scaling = .perCell   // make_grid(normalize=True, scale_each=True), as paper A
+            if colour { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
+            grid.upscale = upscale
+            let name = difference || !showBoth ? file : (file as NSString).deletingPathExtension + "_perturbed.png"
+            try ctx.addImage(try grid.render(), file: name, caption: (difference ? caption : nil) ??
+                "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), per-cell min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
         }
-        var grid = ImageGrid(cells: rows, rowTitles: ix.map { d.className(d.labels[$0]) },
-                             columnTitles: ["clean"] + ts.map { d.className($0) })
-        grid.scaling = .perCell
-        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
-        grid.upscale = upscale
-        try ctx.addImage(try grid.render(), file: file, caption: caption ??
-            "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(showDifference ? "perturbed − clean" : "perturbed images"), per-cell min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
         ctx.markdown("Off-diagonal pairs classified as their target after ascent: **\(hits) of \(pairs)**; mean target-logit gain \(String(format: "%.3f", gain / Double(ix.count * ts.count))).")
     }
 }

@@ -65,14 +65,18 @@ struct LoadDataStep: RecipeStep {
 // MARK: - Picking example images
 
 /// Which images of a data set a step shows: `per_class: 1` (the first of each class, in class
-/// order), `classes: [0, 4]` (the first of each listed class) or `indices: [3, 17]`.
+/// order), `classes: [0, 4]` (the first of each listed class), `indices: [3, 17]`, or `all` (in order).
 struct ImageSelection {
-    enum Rule { case perClass(Int), classes([Int]), indices([Int]) }
+    enum Rule { case perClass(Int), classes([Int]), indices([Int]), all }
     let rule: Rule
     static let keys = ["per_class", "classes", "indices"]
 
     init(_ node: YAMLNode?, default d: Rule = .perClass(1)) throws {
         guard let n = node else { rule = d; return }
+        if case .scalar = n.kind {
+            guard try n.string == "all" else { throw n.error("images must be `all` or a mapping with per_class, classes or indices") }
+            rule = .all; return
+        }
         try n.checkKeys(allowed: ImageSelection.keys)
         if let i = try n.optional("indices") { rule = .indices(try i.array.map { try $0.int }) }
         else if let c = try n.optional("classes") { rule = .classes(try c.array.map { try $0.int }) }
@@ -82,6 +86,8 @@ struct ImageSelection {
     /// Indices into `d`, in display order.
     func indices(in d: Dataset) throws -> [Int] {
         switch rule {
+        case .all:
+            return Array(0..<d.count)
         case .indices(let ix):
             for i in ix where i < 0 || i >= d.count { throw RecipeError("image index \(i) is out of range for \(d.name) (\(d.count) images)") }
             return ix

@@ -5,4 +5,6 @@ let registeredSteps: [RecipeStep.Type] = [
     ExplainStep.self,
     AscendStep.self,
     CheckStep.self,
+    LoadModelStep.self,
+    LoadImagesStep.self,
 ]
