@@ -5,4 +5,5 @@ let registeredSteps: [RecipeStep.Type] = [
     ExplainStep.self,
     AscendStep.self,
     CheckStep.self,
+    TableStep.self,
 ]
