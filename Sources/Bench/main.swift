@@ -4,7 +4,11 @@
 //
 // Every time is the median of R runs after one warm-up. PyTorch timings come from
 // golden/bench/torch_conv_bench.py, launched with $TORCH_PYTHON (default /tmp/torch-env/bin/python)
-// and torch.set_num_threads(N) for the same N.
+// and torch.set_num_threads(N) for the same N. Run from the repository root (the script path is
+// relative; override with $TORCH_BENCH_SCRIPT).
+// Tuning switches (environment): BENCH_ONLY=<substring of a layer name>, BENCH_NO_PEAK=1 (skip the
+// peak loops, e.g. under perf), BENCH_CPU_TIME=1 (thread CPU time instead of wall time; with
+// --threads 1 only, for a machine shared with other jobs).
 import Dispatch
 import Foundation
 import SIMDCore
@@ -249,7 +253,8 @@ func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
 
 let o = parseOptions()
 Parallel.$threadCount.withValue(o.threads) {
-    print("bench \(o.mode): \(o.threads) thread(s), repeat \(o.repeats), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+    let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+    print("bench \(o.mode): \(o.threads) thread(s), repeat \(o.repeats), \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load)")
     var peak2: Double? = nil
     if ProcessInfo.processInfo.environment["BENCH_NO_PEAK"] != "1" {   // (=1 when profiling one layer)
         let p1 = measurePeak(workers: 1, repeats: o.repeats)

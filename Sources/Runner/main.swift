@@ -3,7 +3,7 @@
 // The command line face of the project: runs YAML recipes (notebook-like walkthroughs that
 // reproduce one figure or table), verifies them against goldens, and lists what exists.
 //
-// Exit codes: 0 ok, 1 verification failed, 2 bad input (recipe, options, files).
+// Exit codes: 0 ok, 1 verification failed, 2 bad input (recipe, options, files) or a failed step.
 import ArgumentParser
 import Foundation
 import Recipes
@@ -62,9 +62,16 @@ struct Runner: ParsableCommand {
         Quick start:
           runner recipes/mnist-pullbacks.yaml        run the offline default recipe
           runner list recipes                        what recipes exist
+          runner list steps | methods | models       what a recipe can use
+          runner show-config <recipe> --set k=v      a run's parameters; runs nothing
           runner verify recipes/mnist-pullbacks.yaml run and compare with golden/
 
-        Exit codes: 0 ok, 1 verification failed, 2 bad input.
+        The recipe format (every key, claims, goldens, the run directory): docs/recipes.md.
+
+        Exit codes:
+          0  ok
+          1  verification failed (a golden value or a required claim)
+          2  bad input (recipe, options, files) or a step that failed
         """,
         version: ProjectInfo.version,
         subcommands: [Run.self, Verify.self, ShowConfig.self, List.self],
@@ -145,9 +152,10 @@ do {
         print(Runner.fullMessage(for: error))
         Foundation.exit(0)
     }
-    let message = Runner.fullMessage(for: error)
-    FileHandle.standardError.write(Data("runner: \(message)\n".utf8))
-    if error is ValidationError || code == .validationFailure {
+    var message = Runner.fullMessage(for: error)
+    if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }   // we say "error:" ourselves
+    FileHandle.standardError.write(Data("runner: error: \(message)\n".utf8))
+    if (error is ValidationError || code == .validationFailure) && !message.contains("--help") {
         FileHandle.standardError.write(Data("(see `runner --help`)\n".utf8))
     }
     Foundation.exit(2)

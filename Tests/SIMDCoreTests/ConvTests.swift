@@ -17,9 +17,13 @@ final class ConvTests: XCTestCase {
         Case(n: 1, cin: 70, h: 40, w: 37, cout: 20, k: 3, stride: 1, pad: 1, kw: nil),  // K > KC, N > NC
         // Small feature maps with many channels: GEMM computes Y^T (transposed store) and the
         // stride-1 input gradient packs the flipped kernel as the wide operand.
-        Case(n: 2, cin: 40, h: 6, w: 5, cout: 36, k: 3, stride: 1, pad: 1, kw: nil),
+        Case(n: 2, cin: 40, h: 7, w: 7, cout: 36, k: 3, stride: 1, pad: 1, kw: nil),
         Case(n: 1, cin: 30, h: 9, w: 9, cout: 50, k: 3, stride: 2, pad: 1, kw: nil),
         Case(n: 1, cin: 64, h: 7, w: 7, cout: 48, k: 1, stride: 1, pad: 0, kw: nil),
+        // More than 256 output pixels: B packed straight from the image (implicit im2col).
+        Case(n: 1, cin: 3, h: 40, w: 38, cout: 8, k: 7, stride: 2, pad: 3, kw: nil),
+        Case(n: 2, cin: 5, h: 35, w: 33, cout: 6, k: 3, stride: 2, pad: 1, kw: nil),
+        Case(n: 1, cin: 4, h: 19, w: 18, cout: 7, k: 3, stride: 1, pad: 2, kw: nil),
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }

@@ -81,10 +81,14 @@ public struct Recipe: Sendable {
                     throw body.error("variant '\(k)' is not a value of parameter 'scale' (\(c.joined(separator: ", ")))")
                 }
                 let entries = try body.entries
-                for (pk, pv) in entries where !specs.contains(where: { $0.name == pk }) {
-                    var msg = "variant '\(k)' sets undeclared parameter '\(pk)'"
-                    if let near = nearestName(to: pk, candidates: specs.map(\.name)) { msg += "; did you mean '\(near)'?" }
-                    throw pv.error(msg)
+                for (pk, pv) in entries {
+                    guard let spec = specs.first(where: { $0.name == pk }) else {
+                        var msg = "variant '\(k)' sets undeclared parameter '\(pk)'"
+                        if let near = nearestName(to: pk, candidates: specs.map(\.name)) { msg += "; did you mean '\(near)'?" }
+                        throw pv.error(msg)
+                    }
+                    // Type and range are checked for every variant now, not only the one a run selects.
+                    try spec.check(try RecipeParameter.convert(pv, to: spec.type, name: pk), at: pv)
                 }
                 vars[k] = entries
             }

@@ -55,6 +55,10 @@ public struct ImageGrid: Sendable {
     public var padValue: Float = 0
     public var scaling: Scaling = .perCell
     public var colormap: Colormap = .none
+    /// Rows and columns drawn without the colormap (min-max grey or RGB): e.g. the input images
+    /// beside signed attribution maps.
+    public var plainRows: Set<Int> = []
+    public var plainColumns: Set<Int> = []
     /// Nearest-neighbour enlargement of each cell (e.g. 4 so 28x28 MNIST digits are readable).
     public var upscale = 1
     /// Integer scale of the 5x8 font (2 gives 10x16 glyphs).
@@ -222,16 +226,20 @@ public struct ImageGrid: Sendable {
         if scaling == .global {
             (globalLo, globalHi) = Self.finiteRange(flat.joined().compactMap { $0 }.flatMap(\.scalars))
         }
-        if colormap == .divergingBlueWhiteRed, let bad = flat.joined().compactMap({ $0 }).first(where: { $0.shape[0] != 1 }) {
+        let mapped = flat.enumerated().flatMap { r, row in
+            row.enumerated().compactMap { c, t in plainRows.contains(r) || plainColumns.contains(c) ? nil : t }
+        }
+        if colormap == .divergingBlueWhiteRed, let bad = mapped.first(where: { $0.shape[0] != 1 }) {
             throw ReportError.invalidInput("ImageGrid: the diverging colormap needs one-channel cells, got shape \(bad.shape); reduce channels first (e.g. sum over C)")
         }
         let globalAbs = max(abs(globalLo), abs(globalHi))
-        return flat.map { row in
-            row.map { cell -> Tensor? in
+        return flat.enumerated().map { r, row in
+            row.enumerated().map { col, cell -> Tensor? in
                 guard let cell else { return nil }
                 let c = cell.shape[0]
                 var v: [Float]
-                switch colormap {
+                let plain = plainRows.contains(r) || plainColumns.contains(col)
+                switch plain ? Colormap.none : colormap {
                 case .none:
                     switch scaling {
                     case .perCell:

@@ -51,6 +51,7 @@ struct Golden {
 
         if update {
             for (name, v) in ctx.metrics {
+                guard v.isFinite else { throw RecipeError("--update-goldens: metric '\(name)' is \(v); golden values must be finite numbers") }
                 var e = metrics[name] ?? ["tolerance": 1e-4]
                 if e["min"] == nil && e["max"] == nil { e["value"] = v }
                 metrics[name] = e

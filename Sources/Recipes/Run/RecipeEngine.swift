@@ -37,6 +37,13 @@ public enum RecipeEngine {
     static func plan(_ settings: RunSettings) throws -> Plan {
         let recipe = try Recipe.load(URL(fileURLWithPath: settings.recipePath))
         let params = try recipe.resolve(overrides: settings.overrides, seed: settings.seed)
+        // `${name}` in prose: an unknown name is an error now, not after the steps before it ran.
+        for (i, cell) in recipe.cells.enumerated() {
+            guard case .markdown(let md) = cell else { continue }
+            do { _ = try params.interpolate(md) } catch let e as RecipeError {
+                throw RecipeError("\(recipe.file): cell \(i + 1) (markdown): \(e.message)")
+            }
+        }
         var steps: [String: RecipeStep] = [:]
         var seen: Set<String> = []
         for case .step(let cell) in recipe.cells {
@@ -79,8 +86,9 @@ public enum RecipeEngine {
         let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: dir)
         var manifest = Manifest(recipe: recipe, parameters: plan.parameters, settings: settings)
         manifest.recordInput(URL(fileURLWithPath: recipe.file))
-        try AtomicFile.write(try Data(contentsOf: URL(fileURLWithPath: recipe.file)), to: dir.appendingPathComponent("recipe.yaml"))
-        try ctx.write(plan.parameters.lines.joined(separator: "\n") + "\n", to: "resolved.txt")
+        // The recipe as run; written with the report at the end, so a run that fails part way
+        // leaves the previous run's recipe.yaml / resolved.txt beside its report.
+        let recipeBytes = try Data(contentsOf: URL(fileURLWithPath: recipe.file))
 
         let narrate = ctx.narrator
         narrate.say("▶ \(recipe.title)  [\(recipe.name)]  → \(dir.path)")
@@ -114,7 +122,8 @@ public enum RecipeEngine {
                     narrate.say("• \(c.id) (\(c.kind))\(ctx.cacheHit ? " — cached" : "")")
                     let t0 = Date()
                     do { try step.run(ctx) } catch {
-                        throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error)
+                        throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error,
+                                          cacheEntry: ctx.cacheHit ? ctx.cacheDirectory?.path : nil)
                     }
                     if let cdir = ctx.cacheDirectory, !ctx.cacheHit {
                         try AtomicFile.write("\(hash)\n", to: cdir.appendingPathComponent("complete"))
@@ -150,6 +159,14 @@ public enum RecipeEngine {
             ctx.markdown(golden.provenance)
             ctx.add(.checks(outcome.checks))
         }
+        if verify || updateGoldens {
+            for claim in ctx.failedRequiredClaims {
+                passed = false
+                verifyLines.append("required claim does not hold: \(claim)")
+            }
+        }
+        try AtomicFile.write(recipeBytes, to: dir.appendingPathComponent("recipe.yaml"))
+        try ctx.write(plan.parameters.lines.joined(separator: "\n") + "\n", to: "resolved.txt")
         try writeMetrics(ctx)
         manifest.verification = (verify || updateGoldens) ? (passed ? "passed" : "failed") : "not run"
         try AtomicFile.write(try manifest.json(), to: dir.appendingPathComponent("manifest.json"))
@@ -167,8 +184,21 @@ public enum RecipeEngine {
     // MARK: Helpers
 
     static func prepareDirectory(_ dir: URL) throws {
+        // Name the part of the path that is in the way: Foundation only says "error 512".
+        var p = dir.path.hasPrefix("/") ? dir.path : FileManager.default.currentDirectoryPath + "/" + dir.path
+        p = (p as NSString).standardizingPath
+        var isDirectory: ObjCBool = false
+        while p.count > 1 {
+            if FileManager.default.fileExists(atPath: p, isDirectory: &isDirectory) {
+                guard isDirectory.boolValue else {
+                    throw RecipeError("cannot create run directory \(dir.path): \(p) is a file, not a directory (choose another with --out)")
+                }
+                break
+            }
+            p = (p as NSString).deletingLastPathComponent
+        }
         do { try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true) } catch {
-            throw RecipeError("cannot create run directory \(dir.path): \(error.localizedDescription)")
+            throw RecipeError("cannot create run directory \(dir.path): \(error.localizedDescription) (choose another with --out)")
         }
         guard FileManager.default.isWritableFile(atPath: dir.path) else {
             throw RecipeError("run directory \(dir.path) is not writable (choose another with --out)")
@@ -194,7 +224,12 @@ public enum RecipeEngine {
 public struct StepFailure: Error, CustomStringConvertible {
     public let step: String, kind: String, file: String, line: Int
     public let underlying: Error
-    public var description: String { "\(file):\(line): step '\(step)' (\(kind)) failed: \(underlying)" }
+    /// The cache entry the step was reading when it failed (it may be damaged), if any.
+    public var cacheEntry: String? = nil
+    public var description: String {
+        "\(file):\(line): step '\(step)' (\(kind)) failed: \(underlying)"
+            + (cacheEntry.map { " (while reading its cached outputs in \($0); rerun with --force to recompute them)" } ?? "")
+    }
 }
 
 func formatMetric(_ v: Double) -> String {

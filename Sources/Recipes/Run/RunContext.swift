@@ -25,6 +25,8 @@ public final class RunContext {
     public private(set) var images: [String] = []
     /// Claims checked so far (`check` steps).
     public internal(set) var checks: [CheckResult] = []
+    /// Claims marked `required: true` that did not hold: they fail `runner verify`.
+    public internal(set) var failedRequiredClaims: [String] = []
 
     /// Every file a step read (data, weights, images), with its SHA-256, for the manifest.
     public private(set) var inputFiles: [Manifest.Input] = []

@@ -12,18 +12,21 @@
 //       alpha: 20                              # L2 length of each step (SPEC A2)
 //       eps: 100                               # L2 radius of the projection ball
 //       show: difference                       # difference (paper A's grids) | perturbed
+//       judge: cnn2                            # optional: an independently trained model
 //
 // Grid: rows are images, column 0 the clean image, then one column per target; each cell is
 // perturbed − clean (or the perturbed image), min-max scaled per cell as make_grid(scale_each).
 // Records the fraction of off-diagonal (image, target) pairs now classified as the target and
-// the mean gain of the target logit.
+// the mean gain of the target logit. With a `judge`, also the fraction the judge classifies as the
+// target: a change that carries the target's features transfers to another network, while an
+// adversarial perturbation of this network's gradient mostly does not.
 import Foundation
 import SIMDCore
 
 struct AscendStep: RecipeStep {
     static let kind = "ascend"
     static let summary = "Projected gradient ascent on target logits along a method's gradients (counterfactual grid)."
-    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "file", "caption", "batch_size"]
+    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "file", "caption", "batch_size", "judge"]
 
     let id: String
     let model: String, data: String
@@ -38,7 +41,8 @@ struct AscendStep: RecipeStep {
     let file: String
     let caption: String?
     let batchSize: Int
-    var dependencies: [String] { [model, data] }
+    let judge: String?
+    var dependencies: [String] { [model, data] + (judge.map { [$0] } ?? []) }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
@@ -65,6 +69,7 @@ struct AscendStep: RecipeStep {
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
         batchSize = try config.int(at: "batch_size", default: 8)
+        judge = try config.optional("judge")?.string
     }
 
     func run(_ ctx: RunContext) throws {
@@ -99,6 +104,15 @@ struct AscendStep: RecipeStep {
             }
         }
         ctx.record("\(id).success_rate", pairs > 0 ? Double(hits) / Double(pairs) : 0)
+        if let j = judge {
+            let judgeNet = try ctx.output(j, as: Classifier.self, for: "judge")
+            let seen = argmaxRows(tape.value(try judgeNet.logits(tape, tape.input(r.perturbed), policy: .vanilla)))
+            var fooled = 0
+            for (i, img) in ix.enumerated() {
+                for (k, t) in ts.enumerated() where t != d.labels[img] && seen[i * ts.count + k] == t { fooled += 1 }
+            }
+            ctx.record("\(id).judge_success_rate", pairs > 0 ? Double(fooled) / Double(pairs) : 0)
+        }
         ctx.record("\(id).target_logit_gain", gain / Double(ix.count * ts.count))
 
         // Grid: clean image, then one cell per target.
@@ -120,7 +134,7 @@ struct AscendStep: RecipeStep {
         var grid = ImageGrid(cells: rows, rowTitles: ix.map { d.className(d.labels[$0]) },
                              columnTitles: ["clean"] + ts.map { d.className($0) })
         grid.scaling = .perCell
-        if diverging { grid.colormap = .divergingBlueWhiteRed }
+        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
         grid.upscale = upscale
         try ctx.addImage(try grid.render(), file: file, caption: caption ??
             "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(showDifference ? "perturbed − clean" : "perturbed images"), per-cell min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")

@@ -34,7 +34,8 @@ struct CheckStep: RecipeStep {
                                       measured: "\(formatMetric(r.lhs)) vs \(formatMetric(r.rhs))",
                                       expected: claim.text + (required ? "" : " (reported, not required)")))
         ctx.record("\(id).holds", r.holds ? 1 : 0)
-        if required && !r.holds && !ctx.settings.quiet {
+        if required && !r.holds {
+            ctx.failedRequiredClaims.append(says)
             ctx.narrator.say("  claim does not hold: \(claim.text) (\(formatMetric(r.lhs)) vs \(formatMetric(r.rhs)))")
         }
     }

@@ -57,7 +57,14 @@ struct LoadDataStep: RecipeStep {
             for f in ["images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"] { ctx.recordInput(dir.appendingPathComponent(f)) }
         }
         if let p = perClass { d = try d.take(perClass: p, classes: classes) }
-        else if let c = classes { d = try d.take(perClass: Int.max / 2, classes: c) }
+        else if let c = classes {
+            // Every image of these classes (take(perClass:) would demand that many of each).
+            if let bad = c.first(where: { $0 < 0 || $0 >= d.classNames.count }) {
+                throw RecipeError("classes: class \(bad) is outside 0..<\(d.classNames.count) for \(d.name)")
+            }
+            let all = d
+            d = all.subset(all.labels.indices.filter { c.contains(all.labels[$0]) })
+        }
         if let l = limit { d = d.prefix(l) }
         if downsample > 1 { d = try d.averagePooled(downsample) }
         if pad > 0 { d = try d.zeroPadded(pad) }

@@ -82,9 +82,9 @@ struct ExplainStep: RecipeStep {
             rows.append(row)
         }
         var grid = ImageGrid(cells: rows, rowTitles: ["input"] + labels,
-                             columnTitles: zip(ix, targets).map { "\(d.className(d.labels[$0.0]))→\(d.className($0.1))" })
+                             columnTitles: zip(ix, targets).map { $0.1 == d.labels[$0.0] ? d.className($0.1) : "\(d.className(d.labels[$0.0]))->\(d.className($0.1))" })
         grid.scaling = .perCell
-        if diverging { grid.colormap = .divergingBlueWhiteRed }
+        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainRows = [0] }
         grid.upscale = upscale
         try ctx.addImage(try grid.render(), file: file,
                          caption: caption ?? "Attributions of the target logit (\(target)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")

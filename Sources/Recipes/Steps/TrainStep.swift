@@ -16,6 +16,7 @@
 //       weight_decay: 0
 //       loss: cross_entropy              # cross_entropy | squared
 //       runs: 1                          # >1: seeds seed, seed+1, …; mean ± std recorded
+//       seed_offset: 0                   # added to the seed (an independent second model)
 //       permutations: 23                 # gated nets: train once per layer permutation (see below)
 //
 // NeurIPS 2020 FC regimes (architecture fc only):
@@ -151,7 +152,7 @@ struct TrainStep: RecipeStep {
     static let kind = "train"
     static let summary = "Train a model (mnist_cnn, or a DNN/DGN/DLGN/DLGN-SF of paper B); cached by content hash."
     static let keys = ["model", "train", "test", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
-                       "momentum", "weight_decay", "loss", "runs", "caption", "gates_from", "permutations"]
+                       "momentum", "weight_decay", "loss", "runs", "seed_offset", "gates_from", "permutations"]
     static let cached = true
 
     let id: String
@@ -163,6 +164,8 @@ struct TrainStep: RecipeStep {
     let schedule: String
     let momentum: Float, weightDecay: Float
     let loss: TrainingLoss
+    /// Added to the run's seed: two train steps in one recipe get independent initialisations.
+    let seedOffset: UInt64
     let gatesFrom: String?
     let permutations: Int?
     var dependencies: [String] { [train, test] + (gatesFrom.map { [$0] } ?? []) }
@@ -184,6 +187,7 @@ struct TrainStep: RecipeStep {
         guard ["constant", "paper_b_table2"].contains(schedule) else { throw try config.node(at: "schedule").error("schedule must be constant or paper_b_table2") }
         momentum = Float(try config.double(at: "momentum", default: optimizer == "sgd" ? 0.9 : 0))
         weightDecay = Float(try config.double(at: "weight_decay", default: 0))
+        seedOffset = UInt64(try config.int(at: "seed_offset", default: 0))
         let l = try config.string(at: "loss", default: "cross_entropy")
         switch l {
         case "cross_entropy": loss = .crossEntropy
@@ -230,7 +234,7 @@ struct TrainStep: RecipeStep {
         for (k, perm) in perms.enumerated() {
             var permFinals: [Double] = []
             for r in 0..<runs {
-                let seed = ctx.seed &+ UInt64(r)
+                let seed = ctx.seed &+ seedOffset &+ UInt64(r)
                 let stem = perm == nil ? "run\(r)" : "perm\(k + 1)-run\(r)"
                 let ckpt = cache.appendingPathComponent("\(stem).safetensors")
                 let recordsURL = cache.appendingPathComponent("\(stem).json")

@@ -78,14 +78,30 @@ public enum Conv2D {
             if let bias {
                 for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
             }
-            let a = MatrixPackA(base: weight, ld: g.k, transposed: false)
-            if g.isPointwise {
-                GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: xi, ld: np, transposed: false),
-                         c: yi, ldc: np, accumulate: bias != nil)
-            } else {
-                GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: xi, g: g),
-                         c: yi, ldc: np, accumulate: bias != nil)
-            }
+            convGEMM(a: MatrixPackA(base: weight, ld: g.k, transposed: false), x: xi, g, y: yi, accumulate: bias != nil)
+        }
+    }
+
+    /// y[M, Hout*Wout] (+)= A[M, K] · im2col(x) for one image.
+    /// Large feature maps: B panels are packed straight from the image (each worker packs only its
+    /// own columns). Small maps (<= 256 output pixels, ResNet stages 3-4): the GEMM splits C by rows
+    /// and every worker would repeat the gather for all of B, so the column matrix is built once
+    /// (in parallel) and packed with plain vector copies.
+    static func convGEMM<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                        y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let np = g.outPixels
+        if g.isPointwise {
+            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: x, ld: np, transposed: false),
+                     c: y, ldc: np, accumulate: accumulate)
+        } else if np <= 256 {
+            let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
+            defer { col.deallocate() }
+            Im2Col.im2col(x, g, into: col)
+            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: col, ld: np, transposed: false),
+                     c: y, ldc: np, accumulate: accumulate)
+        } else {
+            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: x, g: g),
+                     c: y, ldc: np, accumulate: accumulate)
         }
     }
 
@@ -136,8 +152,7 @@ public enum Conv2D {
             // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
             let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)
             for img in 0..<batch {
-                GEMM.run(m: cin, n: g.inPixels, k: t.k, a: a, b: Im2ColPackB(x: dy + img * dyStride, g: t),
-                         c: dx + img * dxStride, ldc: g.inPixels, accumulate: false)
+                convGEMM(a: a, x: dy + img * dyStride, t, y: dx + img * dxStride, accumulate: false)
             }
             return
         }
@@ -278,20 +293,29 @@ struct FlippedWeightPackA: GEMMPackA {
     let weight: UnsafePointer<Float>
     let cin: Int, cout: Int, area: Int
 
-    @inline(__always) func element(_ ci: Int, _ co: Int, _ t: Int) -> Float {
-        weight[(co * cin + ci) * area + area - 1 - t]
+    /// Walks depth k0..<k0+kc as segments of one output channel co: (co, first t, count, first p).
+    /// Within a segment the kernel taps of consecutive input channels are adjacent in memory, so the
+    /// copy loops below read `weight` almost sequentially (much faster than a strided gather).
+    @inline(__always) func forEachSegment(k0: Int, kc: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        var p = 0
+        while p < kc {
+            let k = k0 + p, co = k / area, t0 = k % area
+            let len = Swift.min(area - t0, kc - p)
+            body(co, t0, len, p)
+            p += len
+        }
     }
 
     func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
         let mr = GEMM.mr
-        for t0 in stride(from: 0, to: mc, by: mr) {
-            let panel = dst + t0 * kc, rows = Swift.min(mr, mc - t0)
-            var co = k0 / area, t = k0 % area
-            for p in 0..<kc {
-                let d = panel + p * mr
-                for r in 0..<rows { d[r] = element(i0 + t0 + r, co, t) }
-                for r in rows..<mr { d[r] = 0 }
-                t += 1; if t == area { t = 0; co += 1 }
+        for r0 in stride(from: 0, to: mc, by: mr) {
+            let panel = dst + r0 * kc, rows = Swift.min(mr, mc - r0)
+            forEachSegment(k0: k0, kc: kc) { co, t0, len, p0 in
+                for r in 0..<mr {
+                    if r >= rows { for q in 0..<len { panel[(p0 + q) * mr + r] = 0 }; continue }
+                    let src = weight + (co * cin + i0 + r0 + r) * area + area - 1 - t0
+                    for q in 0..<len { panel[(p0 + q) * mr + r] = src[-q] }
+                }
             }
         }
     }
@@ -300,12 +324,12 @@ struct FlippedWeightPackA: GEMMPackA {
         let nr = GEMM.nr
         for c0 in stride(from: 0, to: nc, by: nr) {
             let panel = dst + c0 * kc, w = Swift.min(nr, nc - c0)
-            var co = k0 / area, t = k0 % area
-            for p in 0..<kc {
-                let d = panel + p * nr
-                for c in 0..<w { d[c] = element(i0 + c0 + c, co, t) }
-                for c in w..<nr { d[c] = 0 }
-                t += 1; if t == area { t = 0; co += 1 }
+            forEachSegment(k0: k0, kc: kc) { co, t0, len, p0 in
+                for c in 0..<w {
+                    let src = weight + (co * cin + i0 + c0 + c) * area + area - 1 - t0
+                    for q in 0..<len { panel[(p0 + q) * nr + c] = src[-q] }
+                }
+                for q in 0..<len { for c in w..<nr { panel[(p0 + q) * nr + c] = 0 } }
             }
         }
     }

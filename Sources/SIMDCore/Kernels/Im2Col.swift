@@ -85,7 +85,15 @@ struct Im2ColPackB: GEMMPackB {
                     }
                     for c in 0..<lo { dr[c] = 0 }
                     if sw == 1 {
-                        for c in lo..<hi { dr[c] = row[ix0 + c] }
+                        // Contiguous copy: 16-wide vectors, then scalars (a memcpy call costs more
+                        // than the copy for runs of <= 32 floats).
+                        var c = lo
+                        while c + 16 <= hi {
+                            UnsafeMutableRawPointer(dr + c).storeBytes(
+                                of: UnsafeRawPointer(row + ix0 + c).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                            c += 16
+                        }
+                        while c < hi { dr[c] = row[ix0 + c]; c += 1 }
                     } else {
                         for c in lo..<hi { dr[c] = row[ix0 + c * sw] }
                     }

@@ -1,0 +1,124 @@
+// MARK: - bench pullback | train: whole-model measurements against PyTorch in the same run
+//
+//   bench pullback [--threads N] [--repeat R]
+//       one excitation-pullback step (forward + input gradient, batch 1, 224x224, T = 0.3) on
+//       ResNet50, VGG11_BN, DenseNet121 — this engine vs PyTorch with the same thread count —
+//       and the peak resident memory of each. Each architecture runs in its own child process
+//       (this binary re-invoked as `bench pullback-one ARCH`, the PyTorch script likewise), so a
+//       peak RSS belongs to one model alone.
+//   bench train [--threads N] [--repeat R]
+//       training throughput (images/s) of paper B's C4GAP width 128 on 32x32x3, batch 32, Adam,
+//       as DNN and as DLGN(x,1), vs PyTorch (golden/bench/torch_train_bench.py).
+import Foundation
+import SIMDCore
+import Recipes
+
+let pullbackArchitectures = ["resnet50", "vgg11_bn", "densenet121"]
+
+func peakRSSMegabytes() -> Double {
+    var u = rusage()
+    getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+    return Double(u.ru_maxrss) / 1024
+}
+
+/// Runs a command and returns its stdout (nil if it fails to start or exits non-zero).
+func capture(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) -> String? {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    if let environment { p.environment = environment }
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = FileHandle.nullDevice
+    do { try p.run() } catch { return nil }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return p.terminationStatus == 0 ? String(decoding: data, as: UTF8.self) : nil
+}
+
+func jsonLines(_ text: String?) -> [[String: Any]] {
+    (text ?? "").split(separator: "\n").compactMap {
+        try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+    }
+}
+
+var torchPython: String { ProcessInfo.processInfo.environment["TORCH_PYTHON"] ?? "/tmp/torch-env/bin/python" }
+
+// MARK: Pullback
+
+/// The model with deterministic synthetic weights (timing does not depend on their values).
+func syntheticPixelModel<M: ImageClassifier>(_ backbone: M) throws -> Classifier {
+    var b = backbone
+    try SyntheticWeights.fill(&b, seed: 1)
+    return PixelModel(b)
+}
+
+/// Child process: time one architecture and print a JSON line.
+func pullbackOne(_ arch: String, _ o: Options) throws {
+    let model = try syntheticPixelModel(try ImageNetModels.make(arch))
+    var rng = SeededRNG(seed: 7)
+    let x = rng.uniformTensor([1, 3, 224, 224], bound: 1)
+    let policy = try GatePolicy.excitation(temperature: 0.3)
+    let t = try Parallel.$threadCount.withValue(o.threads) { () throws -> Double in
+        var failure: Error?
+        let m = medianTime(o.repeats) {
+            do { _ = try ExplanationMethod.pullback(model, x, targets: [0], policy: policy) } catch { failure = error }
+        }
+        if let failure { throw failure }
+        return m
+    }
+    print("{\"arch\": \"\(arch)\", \"median_ms\": \(t * 1000), \"peak_rss_mb\": \(peakRSSMegabytes())}")
+}
+
+func benchPullback(_ o: Options) {
+    print("One excitation-pullback step: forward + input gradient, batch 1, 224x224, T = 0.3, \(o.threads) threads, median of \(o.repeats)")
+    print("load average at start: \(loadAverage())")
+    print("| model | this engine ms | PyTorch ms | ratio (engine / PyTorch) | engine peak RSS MB | PyTorch peak RSS MB |")
+    print("|---|---|---|---|---|---|")
+    let me = CommandLine.arguments[0]
+    let script = ProcessInfo.processInfo.environment["TORCH_PULLBACK_SCRIPT"] ?? "golden/bench/torch_pullback_bench.py"
+    for arch in pullbackArchitectures {
+        let ours = jsonLines(capture(me, ["pullback-one", arch, "--threads", "\(o.threads)", "--repeat", "\(o.repeats)"])).first
+        let theirs = FileManager.default.fileExists(atPath: torchPython)
+            ? jsonLines(capture(torchPython, [script, arch, "\(o.threads)", "\(o.repeats)"])).first : nil
+        let a = ours?["median_ms"] as? Double, b = theirs?["median_ms"] as? Double
+        let ratio = (a != nil && b != nil) ? f2(a! / b!) : "n/a"
+        print("| \(arch) | \(a.map(f1) ?? "failed") | \(b.map(f1) ?? "PyTorch: not available") | \(ratio) | \((ours?["peak_rss_mb"] as? Double).map(f1) ?? "-") | \((theirs?["peak_rss_mb"] as? Double).map(f1) ?? "-") |")
+    }
+}
+
+// MARK: Training throughput
+
+func benchTrain(_ o: Options) throws {
+    print("Training throughput: C4GAP width 128, 32x32x3, batch 32, Adam, cross-entropy, \(o.threads) threads, median of \(o.repeats) steps")
+    print("load average at start: \(loadAverage())")
+    var rng = SeededRNG(seed: 3)
+    let x = rng.normalTensor([32, 3, 32, 32])
+    let y = (0..<32).map { _ in rng.below(10) }
+    let script = ProcessInfo.processInfo.environment["TORCH_TRAIN_SCRIPT"] ?? "golden/bench/torch_train_bench.py"
+    let theirs = FileManager.default.fileExists(atPath: torchPython)
+        ? jsonLines(capture(torchPython, [script, "\(o.threads)", "\(o.repeats)"])) : []
+    print("| model | this engine images/s | PyTorch images/s | ratio (engine / PyTorch time) |")
+    print("|---|---|---|---|")
+    for (name, config) in [("dnn", GatingConfiguration.dnn), ("dlgn", GatingConfiguration.dlgn(valueInput: .ones))] {
+        var net = try GatedNetwork(architecture: .c4gap(inputChannels: 3, imageSize: 32, width: 128, classes: 10),
+                                   configuration: config, seed: 1)
+        var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(3e-4),
+                              configuration: TrainingConfiguration(epochs: 1, batchSize: 32))
+        let t = try Parallel.$threadCount.withValue(o.threads) { () throws -> Double in
+            var failure: Error?
+            let m = medianTime(o.repeats) {
+                do { _ = try trainer.step(&net, x, y, learningRate: 3e-4) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            return m
+        }
+        let torchMs = theirs.first { $0["variant"] as? String == name }?["median_ms"] as? Double
+        let ratio = torchMs.map { f2(t * 1000 / $0) } ?? "n/a"
+        print("| C4GAP-128 \(name == "dnn" ? "DNN" : "DLGN(x,1)") | \(f1(32 / t)) | \(torchMs.map { f1(32000 / $0) } ?? "PyTorch: not available") | \(ratio) |")
+    }
+}
+
+func loadAverage() -> String {
+    (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
