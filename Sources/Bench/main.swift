@@ -1,6 +1,6 @@
 // MARK: - bench: FMA peak, GEMM and ResNet50 convolutions vs PyTorch (same run, same threads)
 //
-//   bench conv|gemm|peak|all [--threads N] [--repeat R]
+//   bench conv|gemm|peak|all|pullback|train [--threads N] [--repeat R]   (pullback, train: ModelBench.swift)
 //
 // Every time is the median of R runs after one warm-up. PyTorch timings come from
 // golden/bench/torch_conv_bench.py, launched with $TORCH_PYTHON (default /tmp/torch-env/bin/python)
@@ -19,19 +19,24 @@ struct Options {
     var mode = "all"
     var threads = Parallel.threadCount
     var repeats = 5
+    /// Architecture of `pullback-one` (the child process of `bench pullback`).
+    var arch = ""
 }
 
 func parseOptions() -> Options {
     var o = Options()
     var args = Array(CommandLine.arguments.dropFirst())
     func fail(_ msg: String) -> Never {
-        FileHandle.standardError.write("bench: \(msg)\nusage: bench conv|gemm|peak|all [--threads N] [--repeat R]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("bench: \(msg)\nusage: bench conv|gemm|peak|all|pullback|train [--threads N] [--repeat R]\n".data(using: .utf8)!)
         exit(2)
     }
     while !args.isEmpty {
         let a = args.removeFirst()
         switch a {
-        case "conv", "gemm", "peak", "all": o.mode = a
+        case "conv", "gemm", "peak", "all", "pullback", "train": o.mode = a
+        case "pullback-one":
+            guard let arch = args.first else { fail("pullback-one needs an architecture") }
+            o.mode = a; o.arch = arch; args.removeFirst()
         case "--threads", "--repeat":
             guard let v = args.first.flatMap(Int.init), v >= 1 else { fail("\(a) needs a positive integer") }
             args.removeFirst()
@@ -252,6 +257,19 @@ func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
 // MARK: Main
 
 let o = parseOptions()
+// Whole-model benchmarks (ModelBench.swift) run on their own.
+do {
+    switch o.mode {
+    case "pullback-one": try pullbackOne(o.arch, o); exit(0)
+    case "pullback": benchPullback(o); exit(0)
+    case "train": try benchTrain(o); exit(0)
+    default: break
+    }
+} catch {
+    FileHandle.standardError.write("bench \(o.mode): \(error)\n".data(using: .utf8)!)
+    exit(1)
+}
+
 Parallel.$threadCount.withValue(o.threads) {
     let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     print("bench \(o.mode): \(o.threads) thread(s), repeat \(o.repeats), \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load)")

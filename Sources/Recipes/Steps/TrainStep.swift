@@ -275,7 +275,7 @@ struct TrainStep: RecipeStep {
 
         let rows: [[TableValue]] = firstRecords.map {
             [.integer($0.epoch + 1), .fixed($0.trainLoss, decimals: 4), .fixed($0.trainAccuracy, decimals: 2),
-             .fixed($0.testLoss, decimals: 4), .fixed($0.testAccuracy, decimals: 2), .number(Double($0.learningRate))]
+             .fixed($0.testLoss, decimals: 4), .fixed($0.testAccuracy, decimals: 2), .text(String(format: "%g", Double($0.learningRate)))]
         }
         ctx.add(.table(Table(headers: ["epoch", "train loss", "train acc %", "test loss", "test acc %", "lr"], rows: rows),
                        caption: "\(describe(trainSet)) — \(optimizer), batch \(batchSize)\(ctx.cacheHit ? " (loaded from the step cache)" : "")\(runs > 1 ? "; run 1 of \(runs) shown, final test accuracy \(String(format: "%.2f ± %.2f", mean, std))" : "").",
