@@ -3,6 +3,9 @@
 //   - step: load_data
 //     id: test
 //     with: {dataset: mnist5k, split: test, per_class: 100, classes: [4, 7]}
+//     # per_class: all keeps the whole split (useful when the value comes from a parameter)
+//     # pad: 2         zero-pads every image by 2 pixels per side (28x28 → 32x32, for VGG's five pools)
+//     # downsample: 2  averages 2x2 pixel blocks (28x28 → 14x14: a quarter of the work, for quick runs)
 //
 // Outputs a `Dataset` (images in [0, 1], NCHW). Shipped: mnist5k (offline). By download with a
 // checksum into the data cache: mnist, cifar10, cifar100 (offline: an error saying what to put where).
@@ -12,7 +15,7 @@ import SIMDCore
 struct LoadDataStep: RecipeStep {
     static let kind = "load_data"
     static let summary = "Load a data set split (mnist5k ships with the project; mnist, cifar10, cifar100 by download with checksum)."
-    static let keys = ["dataset", "split", "per_class", "classes", "limit"]
+    static let keys = ["dataset", "split", "per_class", "classes", "limit", "pad", "downsample"]
 
     let id: String
     let dataset: String
@@ -20,6 +23,8 @@ struct LoadDataStep: RecipeStep {
     let perClass: Int?
     let classes: [Int]?
     let limit: Int?
+    let pad: Int
+    let downsample: Int
     var dependencies: [String] { [] }
 
     init(id: String, config: YAMLNode) throws {
@@ -35,9 +40,14 @@ struct LoadDataStep: RecipeStep {
         let s = try config.node(at: "split")
         guard let sp = DataSplit(rawValue: try s.string) else { throw s.error("split must be train or test") }
         split = sp
-        perClass = try config.optional("per_class")?.int
+        // `per_class: all` (e.g. from a parameter) keeps the whole split.
+        if let pc = try config.optional("per_class"), (try? pc.string) != "all" { perClass = try pc.int } else { perClass = nil }
         classes = try config.optional("classes")?.array.map { try $0.int }
         limit = try config.optional("limit")?.int
+        pad = try config.int(at: "pad", default: 0)
+        downsample = try config.int(at: "downsample", default: 1)
+        guard downsample >= 1 else { throw try config.node(at: "downsample").error("downsample must be at least 1, got \(downsample)") }
+        guard pad >= 0 else { throw try config.node(at: "pad").error("pad must be at least 0, got \(pad)") }
         if let p = perClass, p < 1 { throw config.error("per_class must be at least 1, got \(p)") }
     }
 
@@ -56,6 +66,8 @@ struct LoadDataStep: RecipeStep {
             d = all.subset(all.labels.indices.filter { c.contains(all.labels[$0]) })
         }
         if let l = limit { d = d.prefix(l) }
+        if downsample > 1 { d = try d.averagePooled(downsample) }
+        if pad > 0 { d = try d.zeroPadded(pad) }
         ctx.store(d, as: id)
         ctx.record("\(id).count", Double(d.count))
         ctx.markdown("Loaded **\(d.name)** (\(split.rawValue)): \(d.count) images of \(d.channels)×\(d.height)×\(d.width), classes \(d.classCounts.enumerated().filter { $0.element > 0 }.map { "\($0.offset)" }.joined(separator: ", ")).")
@@ -112,4 +124,44 @@ extension Dataset {
     }
 
     func className(_ c: Int) -> String { c < classNames.count ? classNames[c] : String(c) }
+}
+
+extension Dataset {
+    /// Every image zero-padded by `p` pixels on each side: [N, C, H, W] → [N, C, H+2p, W+2p].
+    func zeroPadded(_ p: Int) throws -> Dataset {
+        let (n, c, h, w) = (count, channels, height, width)
+        let oh = h + 2 * p, ow = w + 2 * p
+        var y = Tensor(zeros: [n, c, oh, ow])
+        images.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for plane in 0..<(n * c) { for i in 0..<h { for j in 0..<w {
+                    yp[(plane * oh + i + p) * ow + j + p] = xp[(plane * h + i) * w + j]
+                } } }
+            }
+        }
+        return try Dataset(name: name, images: y, labels: labels, classNames: classNames, normalization: normalization)
+    }
+}
+
+extension Dataset {
+    /// Every image averaged over f x f pixel blocks: [N, C, H, W] → [N, C, H/f, W/f] (H, W multiples of f).
+    func averagePooled(_ f: Int) throws -> Dataset {
+        let (n, c, h, w) = (count, channels, height, width)
+        guard h % f == 0, w % f == 0 else {
+            throw RecipeError("load_data: downsample \(f) needs image sides that are multiples of \(f), got \(h)x\(w)")
+        }
+        let oh = h / f, ow = w / f
+        var y = Tensor(zeros: [n, c, oh, ow])
+        let inv = 1 / Float(f * f)
+        images.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                for plane in 0..<(n * c) { for i in 0..<oh { for j in 0..<ow {
+                    var s: Float = 0
+                    for a in 0..<f { for b in 0..<f { s += xp[(plane * h + i * f + a) * w + j * f + b] } }
+                    yp[(plane * oh + i) * ow + j] = s * inv
+                } } }
+            }
+        }
+        return try Dataset(name: name, images: y, labels: labels, classNames: classNames, normalization: normalization)
+    }
 }

@@ -1,10 +1,11 @@
 // MARK: - The step kinds a recipe can use (see docs/recipes.md)
 let registeredSteps: [RecipeStep.Type] = [
     LoadDataStep.self,
+    LoadImagesStep.self,
+    LoadModelStep.self,
     TrainStep.self,
     ExplainStep.self,
     AscendStep.self,
+    TableStep.self,
     CheckStep.self,
-    LoadModelStep.self,
-    LoadImagesStep.self,
 ]

@@ -17,6 +17,18 @@
 //       loss: cross_entropy              # cross_entropy | squared
 //       runs: 1                          # >1: seeds seed, seed+1, …; mean ± std recorded
 //       seed_offset: 0                   # added to the seed (an independent second model)
+//       permutations: 23                 # gated nets: train once per layer permutation (see below)
+//
+// NeurIPS 2020 FC regimes (architecture fc only):
+//       model: {architecture: fc, width: 128, depth: 5, regime: fl}   # relu | fr_ii | fr_di | fl | dl
+//       gates_from: relu_net             # fl: the train step of the ReLU net whose gates are copied
+// ResNet depth: `depth: 110` (6n+2; default 110) for architecture resnet110, e.g. `depth: 8` for a
+// one-block-per-stage ResNet-8 at a small scale.
+//
+// `permutations: N` trains one model per layer permutation — the N non-identity permutations of the
+// gated layers, taken evenly spread from their lexicographic list (N = 23 = all for 4 layers) — and
+// records the mean ± std over permutations and runs as <id>.test_accuracy(_std), plus
+// <id>.perm<k>.test_accuracy for the k-th permutation (k = 1…N).
 //
 // Records <id>.test_accuracy (final, %, mean over runs), <id>.test_accuracy_std,
 // <id>.best_test_accuracy, <id>.train_accuracy. The first run's model is the step's output.
@@ -29,9 +41,12 @@ import SIMDCore
 enum ModelSpec: Equatable {
     case smallCNN
     case gated(architecture: String, width: Int, depth: Int, configuration: GatingConfiguration)
+    /// NeurIPS 2020 FC regime (FCRegimes.swift): relu | fr_ii | fr_di | fl | dl.
+    case fcRegime(width: Int, depth: Int, regime: String, beta: Float)
 
     static let architectures = ["fc", "c1gap", "c4gap", "vgg16", "resnet110"]
-    static let keys = ["architecture", "width", "depth", "variant", "value_input", "gate", "beta", "permutation"]
+    static let keys = ["architecture", "width", "depth", "variant", "value_input", "gate", "beta", "permutation", "regime"]
+    static let regimes = ["relu", "fr_ii", "fr_di", "fl", "dl"]
 
     init(_ node: YAMLNode) throws {
         if case .scalar = node.kind {
@@ -50,6 +65,17 @@ enum ModelSpec: Equatable {
             if let n = nearestName(to: arch, candidates: ModelSpec.architectures) { msg += "; did you mean '\(n)'?" }
             throw a.error(msg + " (architectures: \(ModelSpec.architectures.joined(separator: ", ")))")
         }
+        if let r = try node.optional("regime") {
+            let regime = try r.string
+            guard arch == "fc" else { throw r.error("regime is defined for architecture fc (NeurIPS 2020 Table 1), not \(arch)") }
+            guard ModelSpec.regimes.contains(regime) else { throw r.error("regime must be one of \(ModelSpec.regimes.joined(separator: ", ")), got '\(regime)'") }
+            for k in ["variant", "value_input", "gate", "permutation"] where try node.optional(k) != nil {
+                throw try node.node(at: k).error("\(k) does not apply with `regime` (the regime fixes the gating)")
+            }
+            self = .fcRegime(width: try node.int(at: "width", default: 128), depth: try node.int(at: "depth", default: 5),
+                             regime: regime, beta: Float(try node.double(at: "beta", default: 10)))
+            return
+        }
         let vnode = try node.optional("variant")
         let variantName = try vnode?.string ?? "dnn"
         guard let variant = GatedVariant(rawValue: variantName) else {
@@ -67,19 +93,57 @@ enum ModelSpec: Equatable {
         let perm = try node.optional("permutation")?.array.map { try $0.int }
         let config = variant == .dnn ? GatingConfiguration.dnn
             : GatingConfiguration(variant: variant, gate: gate, valueInput: valueInput, permutation: perm)
-        self = .gated(architecture: arch, width: try node.int(at: "width", default: 128),
-                      depth: try node.int(at: "depth", default: 5), configuration: config)
+        let depth = try node.int(at: "depth", default: arch == "resnet110" ? 110 : 5)
+        if arch == "resnet110", depth < 8 || depth % 6 != 2 {
+            throw try node.node(at: "depth").error("a CIFAR ResNet has depth 6n+2 (8, 14, 20, …, 110), got \(depth)")
+        }
+        self = .gated(architecture: arch, width: try node.int(at: "width", default: 128), depth: depth, configuration: config)
+    }
+
+    /// The gating configuration of a gated net or FC regime, with `permutation` if given.
+    func configuration(permutation: [Int]? = nil) -> GatingConfiguration {
+        switch self {
+        case .smallCNN: return .dnn
+        case .gated(_, _, _, var c):
+            if let p = permutation { c.permutation = p }
+            return c
+        case .fcRegime(_, _, let r, let beta):
+            switch r {
+            case "relu": return .dnn
+            case "dl": return .dgn(valueInput: .same, gate: .soft(beta: beta))
+            default: return .dgn(valueInput: .same, gate: .hard)
+            }
+        }
+    }
+
+    /// The non-identity permutations of `layers` gated layers in lexicographic order.
+    static func nonIdentityPermutations(_ layers: Int) -> [[Int]] {
+        var out: [[Int]] = []
+        func build(_ prefix: [Int], _ rest: [Int]) {
+            if rest.isEmpty { if prefix != Array(0..<layers) { out.append(prefix) }; return }
+            for (i, r) in rest.enumerated() { var rr = rest; rr.remove(at: i); build(prefix + [r], rr) }
+        }
+        build([], Array(0..<layers))
+        return out
+    }
+
+    /// `count` of them, evenly spread over the lexicographic list (all when count >= the total).
+    static func spreadPermutations(_ layers: Int, count: Int) -> [[Int]] {
+        let all = nonIdentityPermutations(layers)
+        guard count < all.count else { return all }
+        return (0..<count).map { all[$0 * all.count / count] }
     }
 
     func architecture(for d: Dataset) throws -> GatedArchitecture {
-        guard case .gated(let arch, let width, let depth, _) = self else { fatalError("not a gated model") }
         let classes = max(d.classNames.count, (d.labels.max() ?? 0) + 1)
+        if case .fcRegime(let width, let depth, _, _) = self { return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes) }
+        guard case .gated(let arch, let width, let depth, _) = self else { fatalError("not a gated model") }
         switch arch {
         case "fc": return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes)
         case "c1gap": return .c1gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
         case "c4gap": return .c4gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
         case "vgg16": return .vgg16(inputChannels: d.channels, imageSize: d.height, classes: classes, widthDivisor: max(1, 64 / max(width, 1)))
-        default: return .cifarResNet(inputChannels: d.channels, imageSize: d.height, blocksPerStage: 18, classes: classes, baseWidth: max(width, 1))
+        default: return .cifarResNet(inputChannels: d.channels, imageSize: d.height, blocksPerStage: (depth - 2) / 6, classes: classes, baseWidth: max(width, 1))
         }
     }
 }
@@ -88,7 +152,7 @@ struct TrainStep: RecipeStep {
     static let kind = "train"
     static let summary = "Train a model (mnist_cnn, or a DNN/DGN/DLGN/DLGN-SF of paper B); cached by content hash."
     static let keys = ["model", "train", "test", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
-                       "momentum", "weight_decay", "loss", "runs", "seed_offset"]
+                       "momentum", "weight_decay", "loss", "runs", "seed_offset", "gates_from", "permutations"]
     static let cached = true
 
     let id: String
@@ -102,7 +166,9 @@ struct TrainStep: RecipeStep {
     let loss: TrainingLoss
     /// Added to the run's seed: two train steps in one recipe get independent initialisations.
     let seedOffset: UInt64
-    var dependencies: [String] { [train, test] }
+    let gatesFrom: String?
+    let permutations: Int?
+    var dependencies: [String] { [train, test] + (gatesFrom.map { [$0] } ?? []) }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
@@ -128,6 +194,21 @@ struct TrainStep: RecipeStep {
         case "squared": loss = .squaredOneHot
         default: throw try config.node(at: "loss").error("loss must be cross_entropy or squared")
         }
+        gatesFrom = try config.optional("gates_from")?.string
+        if case .fcRegime(_, _, let r, _) = spec {
+            if r == "fl", gatesFrom == nil { throw config.error("regime fl (fixed learnt gates) needs `gates_from: <id of the train step of a ReLU fc net>`") }
+        }
+        if let g = try config.optional("gates_from") {
+            guard case .fcRegime(_, _, "fl", _) = spec else { throw g.error("gates_from applies to model {architecture: fc, regime: fl} only") }
+        }
+        permutations = try config.optional("permutations")?.int
+        if let p = permutations {
+            let node = try config.node(at: "permutations")
+            guard case .gated(_, _, _, let c) = spec, c.variant != .dnn, c.permutation == nil else {
+                throw node.error("permutations needs a gated network (variant dgn, dlgn or dlgn_sf) without a fixed `permutation`")
+            }
+            guard p >= 1 else { throw node.error("permutations must be at least 1, got \(p)") }
+        }
     }
 
     func run(_ ctx: RunContext) throws {
@@ -137,31 +218,60 @@ struct TrainStep: RecipeStep {
         var finals: [Double] = [], bests: [Double] = [], trains: [Double] = []
         var firstRecords: [EpochRecord] = []
         var firstModel: Any?
-        for r in 0..<runs {
-            let seed = ctx.seed &+ seedOffset &+ UInt64(r)
-            let ckpt = cache.appendingPathComponent("run\(r).safetensors")
-            let recordsURL = cache.appendingPathComponent("run\(r).json")
-            let (model, records): (Any, [EpochRecord])
-            if ctx.cacheHit, FileManager.default.fileExists(atPath: ckpt.path), let recs = try? loadRecords(recordsURL) {
-                model = try loadModel(ckpt, trainSet)
-                records = recs
-            } else {
-                (model, records) = try fit(seed: seed, run: r, trainSet, testSet, ctx)
-                try saveModel(model, to: ckpt)
-                try AtomicFile.write(try JSONSerialization.data(withJSONObject: records.map(encode), options: [.prettyPrinted]), to: recordsURL)
+        var gateSource: GatedNetwork?
+        if let g = gatesFrom {
+            let relu = try ctx.output(g, as: GatedNetwork.self, for: "gates_from")
+            guard relu.configuration.variant == .dnn, relu.architecture == (try spec.architecture(for: trainSet)) else {
+                throw RecipeError("step '\(id)': gates_from '\(g)' must be a ReLU fc net of the same shape (regime relu), got \(relu.configuration) \(relu.architecture)")
             }
-            if r == 0 { firstModel = model; firstRecords = records }
-            finals.append(records.last!.testAccuracy)
-            bests.append(records.map(\.testAccuracy).max()!)
-            trains.append(records.last!.trainAccuracy)
+            gateSource = relu
+        }
+        // One entry per trained model configuration: no permutation, or each of the chosen ones.
+        let perms: [[Int]?]
+        if let n = permutations { perms = ModelSpec.spreadPermutations(try spec.architecture(for: trainSet).gatedLayerCount, count: n) }
+        else { perms = [nil] }
+        var permRows: [[TableValue]] = []
+        for (k, perm) in perms.enumerated() {
+            var permFinals: [Double] = []
+            for r in 0..<runs {
+                let seed = ctx.seed &+ seedOffset &+ UInt64(r)
+                let stem = perm == nil ? "run\(r)" : "perm\(k + 1)-run\(r)"
+                let ckpt = cache.appendingPathComponent("\(stem).safetensors")
+                let recordsURL = cache.appendingPathComponent("\(stem).json")
+                let (model, records): (Any, [EpochRecord])
+                if ctx.cacheHit, FileManager.default.fileExists(atPath: ckpt.path), let recs = try? loadRecords(recordsURL) {
+                    model = try loadModel(ckpt, trainSet, permutation: perm)
+                    records = recs
+                } else {
+                    (model, records) = try fit(seed: seed, run: r, permutation: perm, gateSource: gateSource, trainSet, testSet, ctx)
+                    try saveModel(model, to: ckpt)
+                    try AtomicFile.write(try JSONSerialization.data(withJSONObject: records.map(encode), options: [.prettyPrinted]), to: recordsURL)
+                }
+                if r == 0 && k == 0 { firstModel = model; firstRecords = records }
+                finals.append(records.last!.testAccuracy)
+                permFinals.append(records.last!.testAccuracy)
+                bests.append(records.map(\.testAccuracy).max()!)
+                trains.append(records.last!.trainAccuracy)
+            }
+            if let perm {
+                let m = permFinals.reduce(0, +) / Double(runs)
+                ctx.record("\(id).perm\(k + 1).test_accuracy", m)
+                permRows.append([.integer(k + 1), .text(perm.map(String.init).joined(separator: " ")), .fixed(m, decimals: 2)])
+            }
         }
         ctx.store(firstModel!, as: id)
-        let mean = finals.reduce(0, +) / Double(runs)
-        let std = runs > 1 ? (finals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(runs - 1)).squareRoot() : 0
+        let count = Double(finals.count)
+        let mean = finals.reduce(0, +) / count
+        let std = finals.count > 1 ? (finals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (count - 1)).squareRoot() : 0
         ctx.record("\(id).test_accuracy", mean)
         ctx.record("\(id).test_accuracy_std", std)
-        ctx.record("\(id).best_test_accuracy", bests.reduce(0, +) / Double(runs))
-        ctx.record("\(id).train_accuracy", trains.reduce(0, +) / Double(runs))
+        ctx.record("\(id).best_test_accuracy", bests.reduce(0, +) / count)
+        ctx.record("\(id).train_accuracy", trains.reduce(0, +) / count)
+        if !permRows.isEmpty {
+            ctx.add(.table(Table(headers: ["k", "permutation (feature layer l gates value layer π(l))", "test acc %"], rows: permRows),
+                           caption: "\(id): final test accuracy per layer permutation (mean over \(runs) run\(runs > 1 ? "s" : "")); mean over permutations \(String(format: "%.2f ± %.2f", mean, std)).",
+                           csvFile: "\(id)-permutations.csv"))
+        }
 
         let rows: [[TableValue]] = firstRecords.map {
             [.integer($0.epoch + 1), .fixed($0.trainLoss, decimals: 4), .fixed($0.trainAccuracy, decimals: 2),
@@ -182,6 +292,7 @@ struct TrainStep: RecipeStep {
         switch spec {
         case .smallCNN: return "\(SmallCNN.name) on \(d.name)"
         case .gated(let a, let w, _, let c): return "\(c) \(a) (width \(w)) on \(d.name)"
+        case .fcRegime(let w, let depth, let r, _): return "FC \(r) (width \(w), depth \(depth)) on \(d.name)"
         }
     }
 
@@ -194,19 +305,19 @@ struct TrainStep: RecipeStep {
         switch spec {
         case .smallCNN:
             for i in 0..<x.count { x.scalars[i] = 2 * x.scalars[i] - 1 }
-        case .gated:
+        case .gated, .fcRegime:
             ChannelNormalization.fit(stats).apply(to: &x)
         }
         return x
     }
 
-    func fit(seed: UInt64, run: Int, _ trainSet: Dataset, _ testSet: Dataset, _ ctx: RunContext) throws -> (Any, [EpochRecord]) {
+    func fit(seed: UInt64, run: Int, permutation: [Int]?, gateSource: GatedNetwork?, _ trainSet: Dataset, _ testSet: Dataset, _ ctx: RunContext) throws -> (Any, [EpochRecord]) {
         let trainData = try LabelledImages(images: inputs(trainSet, stats: trainSet), labels: trainSet.labels)
         let testData = try LabelledImages(images: inputs(testSet, stats: trainSet), labels: testSet.labels)
         let config = TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: loss, seed: seed)
         let sched: any LearningRateSchedule = schedule == "paper_b_table2" ? PiecewiseConstantSchedule.paperBTableII : ConstantLearningRate(learningRate)
         let total = epochs * ((trainSet.count + batchSize - 1) / batchSize)
-        let bar = ProgressBar(label: "  \(id)\(runs > 1 ? " run \(run + 1)/\(runs)" : "")", total: total, enabled: !ctx.settings.quiet)
+        let bar = ProgressBar(label: "  \(id)\(permutation.map { " π=\($0.map(String.init).joined())" } ?? "")\(runs > 1 ? " run \(run + 1)/\(runs)" : "")", total: total, enabled: !ctx.settings.quiet)
         defer { bar.finish() }
         let progress: (TrainingProgress) -> Void = { p in bar.update(p.iteration, note: String(format: "epoch %d loss %.3f", p.epoch + 1, p.loss)) }
         func go<M: TrainableModel>(_ model: inout M) throws -> [EpochRecord] {
@@ -227,8 +338,20 @@ struct TrainStep: RecipeStep {
             var m = SmallCNN(seed: seed)
             let recs = try go(&m)
             return (m, recs)
-        case .gated(_, _, _, let c):
-            var m = try GatedNetwork(architecture: try spec.architecture(for: trainSet), configuration: c, seed: seed)
+        case .gated:
+            var m = try GatedNetwork(architecture: try spec.architecture(for: trainSet), configuration: spec.configuration(permutation: permutation), seed: seed)
+            let recs = try go(&m)
+            return (m, recs)
+        case .fcRegime(_, _, let r, let beta):
+            let regime: FCRegime
+            switch r {
+            case "relu": regime = .relu
+            case "fr_ii": regime = .fixedRandomIndependent
+            case "fr_di": regime = .fixedRandomIdentical
+            case "fl": regime = .fixedLearnt(trainedReLU: gateSource!.parameters)
+            default: regime = .decoupledLearnt(beta: beta)
+            }
+            var m = try GatedNetwork.fullyConnected(try spec.architecture(for: trainSet), regime: regime, seed: seed)
             let recs = try go(&m)
             return (m, recs)
         }
@@ -241,10 +364,11 @@ struct TrainStep: RecipeStep {
         else if let m = model as? GatedNetwork { try Trainer<Adam>.saveCheckpoint(m, to: url) }
     }
 
-    func loadModel(_ url: URL, _ d: Dataset) throws -> Any {
+    func loadModel(_ url: URL, _ d: Dataset, permutation: [Int]? = nil) throws -> Any {
         switch spec {
         case .smallCNN: return try SmallCNN(parameters: try SafeTensors(contentsOf: url).tensors)
-        case .gated(_, _, _, let c): return try GatedNetwork.load(architecture: try spec.architecture(for: d), configuration: c, from: url)
+        case .gated, .fcRegime:
+            return try GatedNetwork.load(architecture: try spec.architecture(for: d), configuration: spec.configuration(permutation: permutation), from: url)
         }
     }
 
