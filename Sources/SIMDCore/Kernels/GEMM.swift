@@ -404,6 +404,16 @@ struct MatrixPackA: GEMMPackA {
             let rows = Swift.min(mr, mc - t)
             if transposed {
                 // A stored [K, ld]: row p of the panel is contiguous in memory.
+                if rows == mr {
+                    // 6 contiguous floats per depth as a 4- and a 2-vector (the loop below
+                    // became a memmove call per depth).
+                    for p in 0..<kc {
+                        let src = UnsafeRawPointer(base + (k0 + p) * ld + i0 + t), d = UnsafeMutableRawPointer(panel + p * mr)
+                        d.storeBytes(of: src.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                        d.storeBytes(of: src.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self), toByteOffset: 16, as: SIMD2<Float>.self)
+                    }
+                    continue
+                }
                 for p in 0..<kc {
                     let src = base + (k0 + p) * ld + i0 + t, d = panel + p * mr
                     for r in 0..<rows { d[r] = src[r] }
