@@ -1,3 +1,5 @@
+import Foundation   // NSLock
+
 // MARK: - Packed constant weights
 //
 // GEMM packs op(A) into MR panels (or, for the transposed product of small feature maps, into NR
@@ -25,33 +27,36 @@ public enum PackedWeightLayout: Hashable, Sendable {
     case transposed
 }
 
-/// A small LRU cache of packed weight panels. Not thread-safe: use one per Tape / model, from one
-/// thread at a time (the packing itself and the GEMMs use all workers).
+/// A small LRU cache of packed weight panels, owned by a model (or passed to each Tape). Lookups
+/// are serialised by a lock; the packing itself and the GEMMs use all workers.
 ///
 /// ```swift
 /// let cache = PackedWeightCache()
 /// let tape = Tape(recording: true, weightCache: cache)   // reuse the same cache across PGA steps
 /// ```
-public final class PackedWeightCache {
+public final class PackedWeightCache: @unchecked Sendable {   // mutable state guarded by `lock`
     /// Entries are evicted (least recently used first) beyond this many bytes of panels.
     public let capacityBytes: Int
+    /// Lookups served from / added to the cache (for tests and benchmarks).
     public private(set) var hits = 0, misses = 0
     private var entries: [PackedPanels] = []   // least recently used first
     private var bytes = 0
+    private let lock = NSLock()
 
     public init(capacityBytes: Int = 1 << 30) { self.capacityBytes = capacityBytes }
 
     /// Number of packed matrices held.
-    public var count: Int { entries.count }
-    public var byteCount: Int { bytes }
+    public var count: Int { lock.lock(); defer { lock.unlock() }; return entries.count }
+    public var byteCount: Int { lock.lock(); defer { lock.unlock() }; return bytes }
 
-    public func removeAll() { entries.removeAll(); bytes = 0 }
+    public func removeAll() { lock.lock(); defer { lock.unlock() }; entries.removeAll(); bytes = 0 }
 
     /// Panels of the M x K matrix `packer` yields (op(A) of the GEMM), made from `source`; `asB`:
     /// NR panels of its transpose (when GEMM computes the transposed product).
     func panels<PA: GEMMPackA>(source: [Float], shape: [Int], layout: PackedWeightLayout,
                                m: Int, k: Int, asB: Bool, packer: PA) -> PackedPanels {
         let address = source.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+        lock.lock(); defer { lock.unlock() }
         if let i = entries.firstIndex(where: {
             $0.address == address && $0.source.count == source.count && $0.shape == shape
                 && $0.layout == layout && $0.asB == asB && $0.m == m && $0.k == k
