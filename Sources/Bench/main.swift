@@ -8,7 +8,8 @@
 // relative; override with $TORCH_BENCH_SCRIPT).
 // Tuning switches (environment): BENCH_ONLY=<substring of a layer name>, BENCH_NO_PEAK=1 (skip the
 // peak loops, e.g. under perf), BENCH_CPU_TIME=1 (thread CPU time instead of wall time; with
-// --threads 1 only, for a machine shared with other jobs).
+// --threads 1 only, for a machine shared with other jobs), BENCH_NO_CACHE=1 (conv: re-pack the
+// weights on every call instead of using a PackedWeightCache, i.e. the cost of a first call).
 import Dispatch
 import Foundation
 import SIMDCore
