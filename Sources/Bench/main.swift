@@ -8,7 +8,8 @@
 // relative; override with $TORCH_BENCH_SCRIPT).
 // Tuning switches (environment): BENCH_ONLY=<substring of a layer name>, BENCH_NO_PEAK=1 (skip the
 // peak loops, e.g. under perf), BENCH_CPU_TIME=1 (thread CPU time instead of wall time; with
-// --threads 1 only, for a machine shared with other jobs).
+// --threads 1 only, for a machine shared with other jobs), BENCH_NO_CACHE=1 (conv: re-pack the
+// weights on every call instead of using a PackedWeightCache, i.e. the cost of a first call).
 import Dispatch
 import Foundation
 import SIMDCore
@@ -209,8 +210,10 @@ func benchGEMM(_ o: Options, peak2: Double?, torch: TorchTimes?) {
     }
 }
 
+let noWeightCache = ProcessInfo.processInfo.environment["BENCH_NO_CACHE"] == "1"
+
 func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
-    print("\nResNet50 convolutions, 224x224 batch 1, \(o.threads) thread(s), median of \(o.repeats)")
+    print("\nResNet50 convolutions, 224x224 batch 1, \(o.threads) thread(s), median of \(o.repeats), weights \(noWeightCache ? "re-packed every call" : "packed once (PackedWeightCache)")")
     print("speed = torch time / our time (>1: faster than PyTorch); %pk = % of measured 2-core FMA peak")
     print(pad("layer", 13) + pad("Cin>Cout", 11) + pad("k/s", 5) + pad("HW", 5) + pad("x", 3)
           + pad("fwd ms", 8) + pad("GFLOPS", 8) + pad("%pk", 6) + pad("speed", 7)
@@ -225,11 +228,14 @@ func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
         let x = randomBuffer(s.cin * s.hw * s.hw, seed: 3), w = randomBuffer(s.cout * g.k, seed: 4)
         let dy = randomBuffer(s.cout * g.outPixels, seed: 5)
         var y = [Float](repeating: 0, count: s.cout * g.outPixels), dx = [Float](repeating: 0, count: x.count)
+        // Constant weights are packed once (as in PGA / pullback steps); BENCH_NO_CACHE=1 re-packs
+        // them on every call. The first (untimed warm-up) call fills the cache.
+        let cache: PackedWeightCache? = noWeightCache ? nil : PackedWeightCache()
         let tf = medianTime(o.repeats) {
-            y.withUnsafeMutableBufferPointer { yp in Conv2D.forward(x: x, batch: 1, weight: w, bias: nil, g, y: yp.baseAddress!) }
+            y.withUnsafeMutableBufferPointer { yp in Conv2D.forward(x: x, batch: 1, weight: w, bias: nil, g, y: yp.baseAddress!, cache: cache) }
         }
         let tb = medianTime(o.repeats) {
-            dx.withUnsafeMutableBufferPointer { xp in Conv2D.inputGradient(dy: dy, batch: 1, weight: w, g, dx: xp.baseAddress!) }
+            dx.withUnsafeMutableBufferPointer { xp in Conv2D.inputGradient(dy: dy, batch: 1, weight: w, g, dx: xp.baseAddress!, cache: cache) }
         }
         let gf = g.flops / tf / 1e9, gb = g.flops / tb / 1e9
         totals.ours += Double(s.count) * tf; totals.oursDx += Double(s.count) * tb; totals.flops += Double(s.count) * g.flops

@@ -187,4 +187,107 @@ final class ConvTests: XCTestCase {
             XCTAssertTrue("\(e)".hasPrefix("conv2d.inputGradient: shape mismatch"), "\(e)")
         }
     }
+
+    // MARK: Packed weight cache
+
+    /// Forward and input gradient (pointer API) with an optional cache.
+    func convWithCache(_ x: Tensor, _ w: Tensor, _ dy: Tensor?, _ c: Case, cache: PackedWeightCache?) -> (y: [Float], dx: [Float]) {
+        let g = ConvGeometry(inChannels: c.cin, height: c.h, width: c.w, outChannels: c.cout, kernelHeight: c.k,
+                             kernelWidth: c.kw ?? c.k, strideH: c.stride, strideW: c.stride, padH: c.pad, padW: c.pad)
+        var y = [Float](repeating: .nan, count: c.n * c.cout * g.outPixels)
+        var dx = [Float](repeating: .nan, count: x.count)
+        x.withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { yp in
+                Conv2D.forward(x: xp.baseAddress!, batch: c.n, weight: w.scalars, bias: nil, g, y: yp.baseAddress!, cache: cache)
+            }
+        }
+        (dy?.scalars ?? y).withUnsafeBufferPointer { dp in
+            dx.withUnsafeMutableBufferPointer { xp in
+                Conv2D.inputGradient(dy: dp.baseAddress!, batch: c.n, weight: w.scalars, g, dx: xp.baseAddress!, cache: cache)
+            }
+        }
+        return (y, dx)
+    }
+
+    /// Cached panels hold exactly what the on-the-fly packers write: results are bit-identical,
+    /// for every conv path (1x1, implicit im2col, column buffer, transposed product, flipped kernel,
+    /// general col2im gradient) and any thread count, on the miss and on the hit.
+    func testPackedWeightCacheIsBitIdentical() throws {
+        let cache = PackedWeightCache()
+        for (i, c) in Self.cases.enumerated() {
+            var rng = SeededRNG(seed: UInt64(300 + i))
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            let w = rng.uniformTensor(weightShape(c), bound: 0.5)
+            let plain = convWithCache(x, w, nil, c, cache: nil)
+            for threads in [1, 2, 3] {
+                let hitsBefore = cache.hits
+                let cached = Parallel.$threadCount.withValue(threads) { convWithCache(x, w, nil, c, cache: cache) }
+                XCTAssertEqual(cached.y, plain.y, "forward case \(i), \(threads) threads")
+                XCTAssertEqual(cached.dx, plain.dx, "input gradient case \(i), \(threads) threads")
+                if threads > 1 { XCTAssertEqual(cache.hits, hitsBefore + 2, "case \(i): second use must hit") }
+            }
+        }
+        print("packed weight cache: \(cache.count) entries, \(cache.byteCount) bytes, hits \(cache.hits), misses \(cache.misses)")
+        XCTAssertEqual(cache.misses, 2 * Self.cases.count)
+    }
+
+    /// A weight tensor mutated in place (as an optimizer step could) must be re-packed, never served
+    /// from the stale packing: the retained storage forces copy-on-write to a new buffer.
+    func testPackedWeightCacheInvalidatedWhenWeightsChange() throws {
+        let cache = PackedWeightCache()
+        for c in [Self.cases[3], Self.cases[10], Self.cases[14]] {   // MR panels, NR panels (7x7), implicit im2col
+            var rng = SeededRNG(seed: 77)
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            var w = rng.uniformTensor(weightShape(c), bound: 0.5)
+            let before = convWithCache(x, w, nil, c, cache: cache)
+            // In-place updates through both mutation routes.
+            w.scalars[0] += 1
+            w.withUnsafeMutableBufferPointer { p in for j in 0..<p.count where j % 7 == 3 { p[j] *= -0.5 } }
+            let misses = cache.misses
+            let after = convWithCache(x, w, nil, c, cache: cache)
+            let fresh = convWithCache(x, w, nil, c, cache: nil)
+            XCTAssertEqual(cache.misses, misses + 2, "mutated weights must miss the cache")
+            XCTAssertEqual(after.y, fresh.y, "forward after an in-place weight update")
+            XCTAssertEqual(after.dx, fresh.dx, "input gradient after an in-place weight update")
+            XCTAssertNotEqual(after.y, before.y)
+        }
+        // Freshly allocated weights each time (a released buffer's address cannot be reused while
+        // an entry retains it); a tiny capacity forces evictions along the way.
+        let small = PackedWeightCache(capacityBytes: 1)
+        let c = Self.cases[11]
+        var rng = SeededRNG(seed: 78)
+        let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+        for _ in 0..<4 {
+            let w = rng.uniformTensor(weightShape(c), bound: 0.5)
+            let cached = convWithCache(x, w, nil, c, cache: small)
+            let fresh = convWithCache(x, w, nil, c, cache: nil)
+            XCTAssertEqual(cached.y, fresh.y)
+            XCTAssertEqual(cached.dx, fresh.dx)
+            XCTAssertEqual(small.count, 1, "capacity 1 byte keeps only the newest entry")
+        }
+    }
+
+    /// The tape op with a cache gives the same output and pullback as without, across tapes.
+    func testTapeConvWithWeightCache() throws {
+        let cache = PackedWeightCache()
+        let c = Self.cases[10]
+        var rng = SeededRNG(seed: 79)
+        let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+        let w = rng.uniformTensor(weightShape(c), bound: 0.5), b = rng.uniformTensor([c.cout], bound: 0.5)
+        func step(_ cache: PackedWeightCache?) throws -> (Tensor, Tensor) {
+            let tape = Tape(recording: true, weightCache: cache)
+            let xv = tape.input(x, requiresGrad: true)
+            let y = try tape.conv2d(xv, weight: tape.input(w), bias: tape.input(b), stride: c.stride, padding: c.pad)
+            let grads = try tape.backward(from: y, seed: tape.value(y))
+            return (tape.value(y), try XCTUnwrap(grads[xv]))
+        }
+        let plain = try step(nil)
+        for _ in 0..<2 {
+            let cached = try step(cache)
+            XCTAssertEqual(cached.0.scalars, plain.0.scalars)
+            XCTAssertEqual(cached.1.scalars, plain.1.scalars)
+        }
+        XCTAssertEqual(cache.misses, 2)   // forward + flipped-kernel panels, packed once
+        XCTAssertEqual(cache.hits, 2)
+    }
 }

@@ -75,6 +75,10 @@ public struct ParameterStore {
     public private(set) var tensors: [String: Tensor] = [:]
     /// When true the forward pass records weights as parameters (gradients wanted: training).
     public var requiresGrad = false
+    /// GEMM-ready conv weights, packed once and reused by every forward / pullback while the
+    /// weights are constants (not used when `requiresGrad`). Copies of the store share it; it is
+    /// never stale (an entry is matched to the tensor's storage, see SIMDCore's PackedWeights.swift).
+    public let weightCache = PackedWeightCache()
 
     public init() {}
 
@@ -145,7 +149,8 @@ struct Forward {
     }
 
     func conv(_ x: Variable, _ name: String, stride: Int = 1, padding: Int = 0, bias: Bool = false) throws -> Variable {
-        try tape.conv2d(x, weight: try leaf("\(name).weight"), bias: bias ? try leaf("\(name).bias") : nil,
+        if !params.requiresGrad && tape.weightCache == nil { tape.weightCache = params.weightCache }
+        return try tape.conv2d(x, weight: try leaf("\(name).weight"), bias: bias ? try leaf("\(name).bias") : nil,
                         stride: stride, padding: padding)
     }
 

@@ -17,11 +17,11 @@ extension Tape {
         let g = try Conv2D.geometry(input: xv.shape, weight: wv.shape, bias: bv?.shape, stride: stride, padding: padding)
         let batch = xv.shape[0]
         var y = Tensor(zeros: [batch, g.outChannels, g.outHeight, g.outWidth])
+        let cache = weightCache
         xv.withUnsafeBufferPointer { xp in
-            wv.withUnsafeBufferPointer { wp in
-                y.withUnsafeMutableBufferPointer { yp in
-                    Conv2D.forward(x: xp.baseAddress!, batch: batch, weight: wp.baseAddress!, bias: bv?.scalars, g, y: yp.baseAddress!)
-                }
+            y.withUnsafeMutableBufferPointer { yp in
+                Conv2D.forward(x: xp.baseAddress!, batch: batch, weight: wv.scalars, bias: bv?.scalars, g,
+                               y: yp.baseAddress!, cache: cache)
             }
         }
         let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
@@ -30,10 +30,9 @@ extension Tape {
             dy.withUnsafeBufferPointer { dp in
                 if needs[0] {
                     var dx = Tensor(zeros: xv.shape)
-                    wv.withUnsafeBufferPointer { wp in
-                        dx.withUnsafeMutableBufferPointer { xp in
-                            Conv2D.inputGradient(dy: dp.baseAddress!, batch: batch, weight: wp.baseAddress!, g, dx: xp.baseAddress!)
-                        }
+                    dx.withUnsafeMutableBufferPointer { xp in
+                        Conv2D.inputGradient(dy: dp.baseAddress!, batch: batch, weight: wv.scalars, g,
+                                             dx: xp.baseAddress!, cache: cache)
                     }
                     grads[0] = dx
                 }

@@ -39,7 +39,16 @@ public final class Tape {
     /// When false, ops record values only (no pullbacks): pure inference.
     public let recording: Bool
 
-    public init(recording: Bool = true) { self.recording = recording }
+    /// Packed GEMM panels of constant conv weights, reused across tapes when the same cache is
+    /// passed to each (PGA steps, pullbacks of a fixed model). nil: weights are packed per call.
+    /// Never stale: see PackedWeights.swift. Leave nil when weights change every step (training).
+    /// A model may attach its own cache when it records its constant weights.
+    public var weightCache: PackedWeightCache?
+
+    public init(recording: Bool = true, weightCache: PackedWeightCache? = nil) {
+        self.recording = recording
+        self.weightCache = weightCache
+    }
 
     // MARK: Leaves
 

@@ -72,13 +72,49 @@ public enum Conv2D {
     /// Pointer-level forward; `y` is [batch, Cout, Hout, Wout] and is overwritten.
     public static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: [Float]?,
                                _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
+        forward(x: x, batch: batch, a: MatrixPackA(base: weight, ld: g.k, transposed: false), bias: bias, g, y: y)
+    }
+
+    /// Forward with the weights' GEMM panels taken from (or added to) `cache`: constant weights are
+    /// packed once across calls (PGA steps, pullbacks). Same result, bit for bit, as without.
+    ///
+    /// ```swift
+    /// let cache = PackedWeightCache()
+    /// Conv2D.forward(x: xp, batch: 1, weight: w.scalars, bias: nil, g, y: yp, cache: cache)
+    /// ```
+    public static func forward(x: UnsafePointer<Float>, batch: Int, weight: [Float], bias: [Float]?,
+                               _ g: ConvGeometry, y: UnsafeMutablePointer<Float>, cache: PackedWeightCache?) {
+        precondition(weight.count == g.outChannels * g.k, "Conv2D.forward: weight has \(weight.count) scalars, geometry needs \(g.outChannels * g.k)")
+        weight.withUnsafeBufferPointer { wp in
+            let a = MatrixPackA(base: wp.baseAddress!, ld: g.k, transposed: false)
+            if let p = prepacked(a, cache: cache, source: weight, g, layout: .forward, m: g.outChannels, k: g.k, n: g.outPixels) {
+                withExtendedLifetime(p.panels) { forward(x: x, batch: batch, a: p, bias: bias, g, y: y) }
+            } else {
+                forward(x: x, batch: batch, a: a, bias: bias, g, y: y)
+            }
+        }
+    }
+
+    /// The cached panels for `a` in the role GEMM will use it for (the transposed product of small
+    /// maps wants NR panels), or nil without a cache.
+    static func prepacked<PA: GEMMPackA>(_ a: PA, cache: PackedWeightCache?, source: [Float], _ g: ConvGeometry,
+                                         layout: PackedWeightLayout, m: Int, k: Int, n: Int) -> PrepackedA<PA>? {
+        guard let cache else { return nil }
+        let shape = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth]
+        let panels = cache.panels(source: source, shape: shape, layout: layout, m: m, k: k,
+                                  asB: GEMM.prefersTransposedProduct(m: m, n: n), packer: a)
+        return PrepackedA(fallback: a, panels: panels)
+    }
+
+    static func forward<PA: GEMMPackA>(x: UnsafePointer<Float>, batch: Int, a: PA, bias: [Float]?,
+                                       _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
         let np = g.outPixels
         for img in 0..<batch {
             let xi = x + img * g.inChannels * g.inPixels, yi = y + img * g.outChannels * np
             if let bias {
                 for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
             }
-            convGEMM(a: MatrixPackA(base: weight, ld: g.k, transposed: false), x: xi, g, y: yi, accumulate: bias != nil)
+            convGEMM(a: a, x: xi, g, y: yi, accumulate: bias != nil)
         }
     }
 
@@ -129,15 +165,36 @@ public enum Conv2D {
     /// Pointer-level input gradient; `dx` [batch, Cin, H, W] is overwritten.
     public static func inputGradient(dy: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>,
                                      _ g: ConvGeometry, dx: UnsafeMutablePointer<Float>) {
+        inputGradient(dy: dy, batch: batch, weight: weight, g, dx: dx, cache: nil, source: [])
+    }
+
+    /// Input gradient with the weights' panels from `cache` (see `forward(...cache:)`).
+    public static func inputGradient(dy: UnsafePointer<Float>, batch: Int, weight: [Float],
+                                     _ g: ConvGeometry, dx: UnsafeMutablePointer<Float>, cache: PackedWeightCache?) {
+        precondition(weight.count == g.outChannels * g.k, "Conv2D.inputGradient: weight has \(weight.count) scalars, geometry needs \(g.outChannels * g.k)")
+        weight.withUnsafeBufferPointer { wp in
+            inputGradient(dy: dy, batch: batch, weight: wp.baseAddress!, g, dx: dx, cache: cache, source: weight)
+        }
+    }
+
+    static func inputGradient(dy: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>,
+                              _ g: ConvGeometry, dx: UnsafeMutablePointer<Float>, cache: PackedWeightCache?, source: [Float]) {
         let np = g.outPixels, kh = g.kernelHeight, kw = g.kernelWidth
         let cin = g.inChannels, cout = g.outChannels
         let dyStride = cout * np, dxStride = cin * g.inPixels
         if g.isPointwise {
             // dx[Cin, HW] = w^T[Cin, Cout] · dy[Cout, HW]
+            let a = MatrixPackA(base: weight, ld: cin, transposed: true)
+            let p = prepacked(a, cache: cache, source: source, g, layout: .transposed, m: cin, k: cout, n: np)
             for img in 0..<batch {
-                GEMM.run(m: cin, n: np, k: cout, a: MatrixPackA(base: weight, ld: cin, transposed: true),
-                         b: MatrixPackB(base: dy + img * dyStride, ld: np, transposed: false),
-                         c: dx + img * dxStride, ldc: np, accumulate: false)
+                let b = MatrixPackB(base: dy + img * dyStride, ld: np, transposed: false)
+                if let p {
+                    withExtendedLifetime(p.panels) {
+                        GEMM.run(m: cin, n: np, k: cout, a: p, b: b, c: dx + img * dxStride, ldc: np, accumulate: false)
+                    }
+                } else {
+                    GEMM.run(m: cin, n: np, k: cout, a: a, b: b, c: dx + img * dxStride, ldc: np, accumulate: false)
+                }
             }
             return
         }
@@ -151,18 +208,32 @@ public enum Conv2D {
             // The flipped kernel is read straight from `weight` while packing (no copy: a fresh
             // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
             let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)
+            let p = prepacked(a, cache: cache, source: source, g, layout: .flipped, m: cin, k: t.k, n: t.outPixels)
             for img in 0..<batch {
-                convGEMM(a: a, x: dy + img * dyStride, t, y: dx + img * dxStride, accumulate: false)
+                if let p {
+                    withExtendedLifetime(p.panels) {
+                        convGEMM(a: p, x: dy + img * dyStride, t, y: dx + img * dxStride, accumulate: false)
+                    }
+                } else {
+                    convGEMM(a: a, x: dy + img * dyStride, t, y: dx + img * dxStride, accumulate: false)
+                }
             }
             return
         }
         // General: dcol[K, Hout*Wout] = w^T · dy, then col2im.
         let dcol = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
         defer { dcol.deallocate() }
+        let a = MatrixPackA(base: weight, ld: g.k, transposed: true)
+        let p = prepacked(a, cache: cache, source: source, g, layout: .transposed, m: g.k, k: cout, n: np)
         for img in 0..<batch {
-            GEMM.run(m: g.k, n: np, k: cout, a: MatrixPackA(base: weight, ld: g.k, transposed: true),
-                     b: MatrixPackB(base: dy + img * dyStride, ld: np, transposed: false),
-                     c: dcol, ldc: np, accumulate: false)
+            let b = MatrixPackB(base: dy + img * dyStride, ld: np, transposed: false)
+            if let p {
+                withExtendedLifetime(p.panels) {
+                    GEMM.run(m: g.k, n: np, k: cout, a: p, b: b, c: dcol, ldc: np, accumulate: false)
+                }
+            } else {
+                GEMM.run(m: g.k, n: np, k: cout, a: a, b: b, c: dcol, ldc: np, accumulate: false)
+            }
             Im2Col.col2im(dcol, g, into: dx + img * dxStride)
         }
     }

@@ -167,12 +167,18 @@ public enum GEMM {
         // per-element FMA order) and store the tiles transposed. Only when the saving is large: the
         // transposed packers are slower (14x14 maps, 14% padding, measured no better). Depends on the
         // shape only, never on the thread count.
-        if m >= 4 * mr && Double(roundUp(n, nr)) / Double(n) > Double(roundUp(m, mr)) / Double(m) + 0.2 {
+        if prefersTransposedProduct(m: m, n: n) {
             partitioned(m: n, n: m, k: k, a: SwappedA(b: b), b: SwappedB(a: a), c: c, ldc: ldc,
                         accumulate: accumulate, transposeC: true)
         } else {
             partitioned(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, transposeC: false)
         }
+    }
+
+    /// True when `run` computes C^T = op(B)^T · op(A)^T for this shape (then op(A) is packed as
+    /// NR-column B panels). A pure function of the shape.
+    public static func prefersTransposedProduct(m: Int, n: Int) -> Bool {
+        m >= 4 * mr && Double(roundUp(n, nr)) / Double(n) > Double(roundUp(m, mr)) / Double(m) + 0.2
     }
 
     /// Splits C statically over the workers; each runs `block` on its share.
@@ -214,17 +220,27 @@ public enum GEMM {
             let ncur = Swift.min(nc, cols.upperBound - jc)
             for pc in stride(from: 0, to: k, by: kc) {
                 let kcur = Swift.min(kc, k - pc)
-                b.pack(into: bufB, k0: pc, kc: kcur, j0: jc, nc: ncur)
+                // Pre-packed panels (constant weights, PackedWeightCache) hold exactly what `pack`
+                // would write, so using them changes no result.
+                let bBlock: UnsafePointer<Float>
+                if let p = b.prepacked(k0: pc, kc: kcur, j0: jc) { bBlock = p } else {
+                    b.pack(into: bufB, k0: pc, kc: kcur, j0: jc, nc: ncur)
+                    bBlock = UnsafePointer(bufB)
+                }
                 let acc = accumulate || pc > 0
                 for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
                     let mcur = Swift.min(mc, rows.upperBound - ic)
-                    a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
+                    let aBlock: UnsafePointer<Float>
+                    if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
+                        a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
+                        aBlock = UnsafePointer(bufA)
+                    }
                     for jr in stride(from: 0, to: ncur, by: nr) {
                         let nw = Swift.min(nr, ncur - jr)
-                        let bp = UnsafePointer(bufB + jr * kcur)
+                        let bp = bBlock + jr * kcur
                         for ir in stride(from: 0, to: mcur, by: mr) {
                             let mh = Swift.min(mr, mcur - ir)
-                            let ap = UnsafePointer(bufA + ir * kcur)
+                            let ap = aBlock + ir * kcur
                             if transposeC {
                                 // Safe: this worker owns rows `rows` and columns `cols` of the
                                 // (logical) product, i.e. these transposed C positions.
@@ -309,6 +325,16 @@ protocol GEMMPackA {
     func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int)
     /// Packs depth k0..<k0+kc, columns i0..<i0+nc of op(A)^T (i.e. rows of op(A)) as NR-column panels.
     func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int)
+    /// Already packed MR panels from row i0 (a multiple of MR), depth block k0 (a multiple of KC),
+    /// laid out as `pack` writes them; nil = call `pack`.
+    func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>?
+    /// Already packed NR panels of op(A)^T from column i0 (a multiple of NR); nil = pack.
+    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>?
+}
+
+extension GEMMPackA {
+    func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? { nil }
+    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? { nil }
 }
 
 /// Packs a KC x NC block of op(B) into NR-column panels: panel t at `dst + t*NR*kc`, element
@@ -317,6 +343,14 @@ protocol GEMMPackB {
     func pack(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, j0: Int, nc: Int)
     /// Packs rows j0..<j0+mc of op(B)^T (i.e. columns of op(B)), depth k0..<k0+kc, as MR-row panels.
     func packTransposedAsA(into dst: UnsafeMutablePointer<Float>, j0: Int, mc: Int, k0: Int, kc: Int)
+    /// Already packed NR panels (see `GEMMPackA.prepacked`); nil = call `pack`.
+    func prepacked(k0: Int, kc: Int, j0: Int) -> UnsafePointer<Float>?
+    func prepackedTransposedAsA(j0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>?
+}
+
+extension GEMMPackB {
+    func prepacked(k0: Int, kc: Int, j0: Int) -> UnsafePointer<Float>? { nil }
+    func prepackedTransposedAsA(j0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? { nil }
 }
 
 /// The transposed product C^T = op(B)^T · op(A)^T reuses the packers with their roles swapped.
@@ -328,6 +362,12 @@ struct SwappedA<PB: GEMMPackB>: GEMMPackA {
     func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
         b.pack(into: dst, k0: k0, kc: kc, j0: i0, nc: nc)
     }
+    func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? {
+        b.prepackedTransposedAsA(j0: i0, k0: k0, kc: kc)
+    }
+    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? {
+        b.prepacked(k0: k0, kc: kc, j0: i0)
+    }
 }
 
 struct SwappedB<PA: GEMMPackA>: GEMMPackB {
@@ -337,6 +377,12 @@ struct SwappedB<PA: GEMMPackA>: GEMMPackB {
     }
     func packTransposedAsA(into dst: UnsafeMutablePointer<Float>, j0: Int, mc: Int, k0: Int, kc: Int) {
         a.pack(into: dst, i0: j0, mc: mc, k0: k0, kc: kc)
+    }
+    func prepacked(k0: Int, kc: Int, j0: Int) -> UnsafePointer<Float>? {
+        a.prepackedTransposedAsB(k0: k0, kc: kc, i0: j0)
+    }
+    func prepackedTransposedAsA(j0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? {
+        a.prepacked(i0: j0, k0: k0, kc: kc)
     }
 }
 
@@ -358,15 +404,35 @@ struct MatrixPackA: GEMMPackA {
             let rows = Swift.min(mr, mc - t)
             if transposed {
                 // A stored [K, ld]: row p of the panel is contiguous in memory.
+                if rows == mr {
+                    // 6 contiguous floats per depth as a 4- and a 2-vector (the loop below
+                    // became a memmove call per depth).
+                    for p in 0..<kc {
+                        let src = UnsafeRawPointer(base + (k0 + p) * ld + i0 + t), d = UnsafeMutableRawPointer(panel + p * mr)
+                        d.storeBytes(of: src.loadUnaligned(as: SIMD4<Float>.self), as: SIMD4<Float>.self)
+                        d.storeBytes(of: src.loadUnaligned(fromByteOffset: 16, as: SIMD2<Float>.self), toByteOffset: 16, as: SIMD2<Float>.self)
+                    }
+                    continue
+                }
                 for p in 0..<kc {
                     let src = base + (k0 + p) * ld + i0 + t, d = panel + p * mr
                     for r in 0..<rows { d[r] = src[r] }
                     for r in rows..<mr { d[r] = 0 }
                 }
             } else {
+                var p0 = 0
+                while p0 + 16 <= kc {
+                    // Blocked by 16 depths: one vector load per row, 16 x 24 B of panel written.
+                    for r in 0..<rows {
+                        let v = UnsafeRawPointer(base + (i0 + t + r) * ld + k0 + p0).loadUnaligned(as: SIMD16<Float>.self)
+                        let d = panel + p0 * mr + r
+                        for q in 0..<16 { d[q * mr] = v[q] }
+                    }
+                    p0 += 16
+                }
                 for r in 0..<rows {
                     let src = base + (i0 + t + r) * ld + k0
-                    for p in 0..<kc { panel[p * mr + r] = src[p] }
+                    for p in p0..<kc { panel[p * mr + r] = src[p] }
                 }
                 for r in rows..<mr { for p in 0..<kc { panel[p * mr + r] = 0 } }
             }
@@ -390,12 +456,25 @@ struct MatrixPackB: GEMMPackB {
             let panel = dst + t * kc
             let w = Swift.min(nr, nc - t)
             if transposed {
-                // B stored [N, ld]: column c of the panel is contiguous in memory. Walk 8 depths at a
-                // time so the 32 source rows' cache lines are reused while the panel fills row by row.
+                // B stored [N, ld]: column c of the panel is contiguous in memory.
                 let src = base + (j0 + t) * ld + k0
-                for cc in 0..<w {
-                    let s = src + cc * ld
-                    for p in 0..<kc { panel[p * nr + cc] = s[p] }
+                var p0 = 0
+                while p0 + 16 <= kc {
+                    // 16 depths of one column per vector load, scattered into 16 panel rows: the
+                    // 16 x 128 B rows being written stay in L1 (column-at-a-time strided writes
+                    // over the whole 32 KB panel measured ~2x slower for ResNet's layer-4 weights).
+                    for cc in 0..<w {
+                        let v = UnsafeRawPointer(src + cc * ld + p0).loadUnaligned(as: SIMD16<Float>.self)
+                        let d = panel + p0 * nr + cc
+                        for q in 0..<16 { d[q * nr] = v[q] }
+                    }
+                    p0 += 16
+                }
+                if p0 < kc {
+                    for cc in 0..<w {
+                        let s = src + cc * ld
+                        for p in p0..<kc { panel[p * nr + cc] = s[p] }
+                    }
                 }
                 if w < nr { for p in 0..<kc { (panel + p * nr + w).update(repeating: 0, count: nr - w) } }
             } else if w == nr {

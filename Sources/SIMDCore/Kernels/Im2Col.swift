@@ -85,15 +85,10 @@ struct Im2ColPackB: GEMMPackB {
                     }
                     for c in 0..<lo { dr[c] = 0 }
                     if sw == 1 {
-                        // Contiguous copy: 16-wide vectors, then scalars (a memcpy call costs more
-                        // than the copy for runs of <= 32 floats).
-                        var c = lo
-                        while c + 16 <= hi {
-                            UnsafeMutableRawPointer(dr + c).storeBytes(
-                                of: UnsafeRawPointer(row + ix0 + c).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-                            c += 16
-                        }
-                        while c < hi { dr[c] = row[ix0 + c]; c += 1 }
+                        // Contiguous copy of hi-lo <= 32 floats (a memcpy call costs more). Tails
+                        // use one overlapping vector ending at hi instead of a scalar loop: the
+                        // overlap rewrites the same values.
+                        Im2Col.copyRun(from: row + ix0, to: dr, lo, hi)
                     } else {
                         for c in lo..<hi { dr[c] = row[ix0 + c * sw] }
                     }
@@ -141,6 +136,26 @@ extension Im2ColPackB {
 // MARK: Explicit im2col / col2im
 
 enum Im2Col {
+    /// dst[c] = src[c] for c in lo..<hi, vector loads/stores only (except runs of < 4).
+    @inline(__always)
+    static func copyRun(from src: UnsafePointer<Float>, to dst: UnsafeMutablePointer<Float>, _ lo: Int, _ hi: Int) {
+        @inline(__always) func move<V: SIMD>(_ c: Int, _: V.Type) where V.Scalar == Float {
+            UnsafeMutableRawPointer(dst + c).storeBytes(of: UnsafeRawPointer(src + c).loadUnaligned(as: V.self), as: V.self)
+        }
+        let n = hi - lo
+        if n >= 16 {
+            var c = lo
+            while c + 16 <= hi { move(c, SIMD16<Float>.self); c += 16 }
+            if c < hi { move(hi - 16, SIMD16<Float>.self) }
+        } else if n >= 8 {
+            move(lo, SIMD8<Float>.self); move(hi - 8, SIMD8<Float>.self)
+        } else if n >= 4 {
+            move(lo, SIMD4<Float>.self); move(hi - 4, SIMD4<Float>.self)
+        } else {
+            for c in lo..<hi { dst[c] = src[c] }
+        }
+    }
+
     /// col[K, Hout*Wout] from one image x[Cin, H, W]; parallel over rows of col.
     static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, into col: UnsafeMutablePointer<Float>) {
         let kh = g.kernelHeight, kw = g.kernelWidth, H = g.height, W = g.width
@@ -150,15 +165,20 @@ enum Im2Col {
                 // Safe: worker owns rows `rows` of col; each row r is written only here.
                 let ci = r / (kh * kw), ky = (r / kw) % kh, kx = r % kw
                 let dst = col + r * np, plane = x + ci * H * W
+                // Valid output columns lo..<hi (0 <= ox*sw + ix0 < W) are the same for every
+                // output row: no per-element bounds test (measured 10% of layer 4's forward).
+                let sw = g.strideW, ix0 = kx - g.padW
+                let lo = ix0 >= 0 ? 0 : Swift.min(wout, (-ix0 + sw - 1) / sw)
+                let hi = ix0 >= W ? lo : Swift.max(lo, Swift.min(wout, (W - 1 - ix0) / sw + 1))
                 for oy in 0..<hout {
                     let iy = oy * g.strideH - g.padH + ky
                     let d = dst + oy * wout
                     if iy < 0 || iy >= H { d.update(repeating: 0, count: wout); continue }
                     let row = plane + iy * W
-                    for ox in 0..<wout {
-                        let ix = ox * g.strideW - g.padW + kx
-                        d[ox] = (ix >= 0 && ix < W) ? row[ix] : 0
-                    }
+                    for ox in 0..<lo { d[ox] = 0 }
+                    if sw == 1 { copyRun(from: row + ix0, to: d, lo, hi) }
+                    else { for ox in lo..<hi { d[ox] = row[ix0 + ox * sw] } }
+                    for ox in hi..<wout { d[ox] = 0 }
                 }
             }
         }
