@@ -15,6 +15,15 @@ public struct WeightsError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(file): \(message)" }
 }
 
+extension WeightsError {
+    /// The bytes of a weights file (memory-mapped when safe); an unreadable file is an error naming it.
+    static func contents(of url: URL) throws -> Data {
+        do { return try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw WeightsError(file: url.path, "cannot read file (\(error.localizedDescription))")
+        }
+    }
+}
+
 /// A named collection of tensors stored as safetensors.
 ///
 /// ```swift
@@ -33,11 +42,7 @@ public struct SafeTensors {
     }
 
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw WeightsError(file: url.path, "cannot read file (\(error.localizedDescription))")
-        }
-        try self.init(data: data, file: url.path)
+        try self.init(data: try WeightsError.contents(of: url), file: url.path)
     }
 
     public init(data: Data, file: String = "<memory>") throws {

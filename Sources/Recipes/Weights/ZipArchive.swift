@@ -36,11 +36,7 @@ public struct ZipArchive {
     private let index: [String: Int]
 
     public init(contentsOf url: URL) throws {
-        let data: Data
-        do { data = try Data(contentsOf: url, options: .mappedIfSafe) } catch {
-            throw WeightsError(file: url.path, "cannot read file (\(error.localizedDescription))")
-        }
-        try self.init(data: data, file: url.path)
+        try self.init(data: try WeightsError.contents(of: url), file: url.path)
     }
 
     public init(data: Data, file: String = "<memory>") throws {
