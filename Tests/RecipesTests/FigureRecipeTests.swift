@@ -81,8 +81,11 @@ final class FigureRecipeTests: XCTestCase {
             for fig in Self.figures {
                 let out = try tempDir()
                 let t0 = Date()
+                // Every figure's ci variant is verified against golden/<fig>/ (engine-generated goldens).
                 let r = try RecipeEngine.run(RunSettings(recipePath: recipe(fig), overrides: ["scale=ci"], outDirectory: out.path),
-                                             verify: false, updateGoldens: false)
+                                             verify: true, updateGoldens: false)
+                print(r.summary.split(separator: "\n").filter { $0.contains("golden") }.joined(separator: "\n"))
+                XCTAssertTrue(r.verificationPassed, "\(fig): \(r.summary)")
                 let seconds = Date().timeIntervalSince(t0)
                 print("\(fig) at ci scale: \(String(format: "%.1f", seconds)) s")
                 for file in expected[fig]! {
@@ -271,17 +274,3 @@ final class FigureRecipeTests: XCTestCase {
 }
 
 // MARK: - fig1 at ci scale against its engine-generated goldens (golden/fig1/)
-
-final class FigureGoldenTests: XCTestCase {
-    func testFig1CIVerifiesAgainstGoldens() throws {
-        let recipe = FigureRecipeTests.root.appendingPathComponent("recipes/fig1.yaml").path
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("fig1-golden-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: out) }
-        setenv("EP_OFFLINE", "1", 1)
-        defer { unsetenv("EP_OFFLINE") }
-        let r = try RecipeEngine.run(RunSettings(recipePath: recipe, overrides: ["scale=ci"], outDirectory: out.path),
-                                     verify: true, updateGoldens: false)
-        print(r.summary.split(separator: "\n").filter { $0.contains("golden") }.joined(separator: "\n"))
-        XCTAssertTrue(r.verificationPassed, r.summary)
-    }
-}
