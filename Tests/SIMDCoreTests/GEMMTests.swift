@@ -91,8 +91,11 @@ final class GEMMTests: XCTestCase {
         // Small N with large M runs as C^T = B^T A^T: C^T accumulates in a worker scratch over all
         // K blocks (k > kc) and is stored once per NC block (m > nc), overwrite and accumulate.
         XCTAssertTrue(GEMM.prefersTransposedProduct(m: 1100, n: 20))
+        // 14x14 maps (N = 196): transposed only with deep K (ResNet l3 3x3 forward, K = 2304).
+        XCTAssertTrue(GEMM.prefersTransposedProduct(m: 256, n: 196, k: 2304))
+        XCTAssertFalse(GEMM.prefersTransposedProduct(m: 2304, n: 196, k: 256))
         var worst: Float = 0
-        for (m, n, k) in [(1100, 20, 600), (300, 49, 530), (61, 7, 257)] { for acc in [false, true] {
+        for (m, n, k) in [(1100, 20, 600), (300, 49, 530), (61, 7, 257), (256, 196, 2304)] { for acc in [false, true] {
             let (d, mag) = compare(m: m, n: n, k: k, tA: (m + k) % 2 == 0, tB: acc, accumulate: acc)
             XCTAssertLessThan(d, 1e-4 * max(1, mag), "\(m)x\(n)x\(k) accumulate \(acc)")
             worst = max(worst, d)
