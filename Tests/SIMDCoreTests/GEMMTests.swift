@@ -87,6 +87,29 @@ final class GEMMTests: XCTestCase {
         XCTAssertLessThan(d2, 1e-4 * max(1, mag2))
     }
 
+    func testTransposedProductScratchAccumulation() throws {
+        // Small N with large M runs as C^T = B^T A^T: C^T accumulates in a worker scratch over all
+        // K blocks (k > kc) and is stored once per NC block (m > nc), overwrite and accumulate.
+        XCTAssertTrue(GEMM.prefersTransposedProduct(m: 1100, n: 20))
+        // 14x14 maps (N = 196): transposed only with deep K (ResNet l3 3x3 forward, K = 2304).
+        XCTAssertTrue(GEMM.prefersTransposedProduct(m: 256, n: 196, k: 2304))
+        XCTAssertFalse(GEMM.prefersTransposedProduct(m: 2304, n: 196, k: 256))
+        var worst: Float = 0
+        for (m, n, k) in [(1100, 20, 600), (300, 49, 530), (61, 7, 257), (256, 196, 2304)] { for acc in [false, true] {
+            let (d, mag) = compare(m: m, n: n, k: k, tA: (m + k) % 2 == 0, tB: acc, accumulate: acc)
+            XCTAssertLessThan(d, 1e-4 * max(1, mag), "\(m)x\(n)x\(k) accumulate \(acc)")
+            worst = max(worst, d)
+        } }
+        print("GEMM transposed product (scratch C^T): max |fast - reference| = \(worst)")
+        var rng = SeededRNG(seed: 11)
+        let a = rng.uniformTensor([1100, 600], bound: 1), b = rng.uniformTensor([600, 20], bound: 1)
+        let one = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(a, b) }
+        let two = try Parallel.$threadCount.withValue(2) { try GEMM.matmul(a, b) }
+        let three = try Parallel.$threadCount.withValue(3) { try GEMM.matmul(a, b) }
+        XCTAssertEqual(one.scalars, two.scalars, "1100x20x600: 1 vs 2 threads")
+        XCTAssertEqual(one.scalars, three.scalars, "1100x20x600: 1 vs 3 threads")
+    }
+
     func testZeroK() {
         var c: [Float] = [5, 5, 5, 5]
         let a: [Float] = [0], b: [Float] = [0]

@@ -102,7 +102,7 @@ public enum Conv2D {
         guard let cache else { return nil }
         let shape = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth]
         let panels = cache.panels(source: source, shape: shape, layout: layout, m: m, k: k,
-                                  asB: GEMM.prefersTransposedProduct(m: m, n: n), packer: a)
+                                  asB: GEMM.prefersTransposedProduct(m: m, n: n, k: k), packer: a)
         return PrepackedA(fallback: a, panels: panels)
     }
 
