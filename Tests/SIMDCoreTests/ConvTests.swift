@@ -32,6 +32,10 @@ final class ConvTests: XCTestCase {
         Case(n: 1, cin: 4, h: 12, w: 33, cout: 7, k: 5, stride: 1, pad: 0, kw: nil),    // 20: valid 5x5 (dx pad 4)
         Case(n: 1, cin: 30, h: 28, w: 29, cout: 14, k: 3, stride: 1, pad: 1, kw: nil),  // 21: K = 270 > KC
         Case(n: 1, cin: 2, h: 5, w: 30, cout: 200, k: 3, stride: 1, pad: 1, kw: nil),   // 22: M = 200 > MC
+        // Small maps with many output channels: the transposed product is split by columns and
+        // its A operand (the column matrix) is packed once, shared by the workers (SharedPanels).
+        Case(n: 1, cin: 8, h: 7, w: 7, cout: 260, k: 3, stride: 1, pad: 1, kw: nil),    // 23: K = 72
+        Case(n: 2, cin: 40, h: 9, w: 8, cout: 300, k: 3, stride: 2, pad: 1, kw: nil),   // 24: K = 360 > KC
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -65,7 +69,7 @@ final class ConvTests: XCTestCase {
     func testThreadCountIndependence() throws {
         var rng = SeededRNG(seed: 5)
         for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11],
-                  Self.cases[17], Self.cases[21], Self.cases[22]] {
+                  Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)
