@@ -2,7 +2,7 @@
 //
 //   bench conv|gemm|peak|all|pullback|train [--threads N] [--repeat R]   (pullback, train: ModelBench.swift)
 //
-// Every time is the median of R runs after one warm-up. PyTorch timings come from
+// Every time is the median (BENCH_STAT=min: the minimum) of R runs after one warm-up. PyTorch timings come from
 // golden/bench/torch_conv_bench.py, launched with $TORCH_PYTHON (default /tmp/torch-env/bin/python)
 // and torch.set_num_threads(N) for the same N. Run from the repository root (the script path is
 // relative; override with $TORCH_BENCH_SCRIPT).
@@ -63,11 +63,18 @@ func now() -> Double {
     return Double(DispatchTime.now().uptimeNanoseconds) * 1e-9
 }
 
+/// BENCH_STAT=min: the fastest of R runs instead of the median (conv and gemm sections, and the
+/// PyTorch script in the same run). On a machine shared with other jobs the minimum is the more
+/// stable estimate of what the code can do; the median is the default because it is the honest one.
+let useMinimum = ProcessInfo.processInfo.environment["BENCH_STAT"] == "min"
+let statName = useMinimum ? "min" : "median"
+
 func medianTime(_ repeats: Int, _ body: () -> Void) -> Double {
     body()   // warm-up
     var ts: [Double] = []
     for _ in 0..<repeats { let t0 = now(); body(); ts.append(now() - t0) }
     ts.sort()
+    if useMinimum { return ts[0] }
     return ts.count % 2 == 1 ? ts[ts.count / 2] : 0.5 * (ts[ts.count / 2 - 1] + ts[ts.count / 2])
 }
 
@@ -154,7 +161,7 @@ func torchTimes(threads: Int, repeats: Int, convs: [ConvShape], gemms: [(m: Int,
         return nil
     }
     let job: [String: Any] = [
-        "threads": threads, "repeat": repeats,
+        "threads": threads, "repeat": repeats, "stat": statName,
         "conv": convs.map { ["cin": $0.cin, "cout": $0.cout, "k": $0.k, "stride": $0.stride, "pad": $0.pad, "h": $0.hw, "w": $0.hw] },
         "gemm": gemms.map { ["m": $0.m, "n": $0.n, "k": $0.k] },
     ]
@@ -192,7 +199,7 @@ func randomBuffer(_ n: Int, seed: UInt64) -> [Float] {
 }
 
 func benchGEMM(_ o: Options, peak2: Double?, torch: TorchTimes?) {
-    print("\nGEMM (C = A·B, row-major, \(o.threads) thread(s), median of \(o.repeats))")
+    print("\nGEMM (C = A·B, row-major, \(o.threads) thread(s), \(statName) of \(o.repeats))")
     print(pad("M x N x K", 18) + pad("ms", 9) + pad("GFLOPS", 9) + pad("%peak2", 8) + pad("torch ms", 10) + pad("ours/torch", 11))
     for (i, s) in gemmSizes.enumerated() {
         let a = randomBuffer(s.m * s.k, seed: 1), b = randomBuffer(s.k * s.n, seed: 2)
@@ -213,7 +220,7 @@ func benchGEMM(_ o: Options, peak2: Double?, torch: TorchTimes?) {
 let noWeightCache = ProcessInfo.processInfo.environment["BENCH_NO_CACHE"] == "1"
 
 func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
-    print("\nResNet50 convolutions, 224x224 batch 1, \(o.threads) thread(s), median of \(o.repeats), weights \(noWeightCache ? "re-packed every call" : "packed once (PackedWeightCache)")")
+    print("\nResNet50 convolutions, 224x224 batch 1, \(o.threads) thread(s), \(statName) of \(o.repeats), weights \(noWeightCache ? "re-packed every call" : "packed once (PackedWeightCache)")")
     print("speed = torch time / our time (>1: faster than PyTorch); %pk = % of measured 2-core FMA peak")
     print(pad("layer", 13) + pad("Cin>Cout", 11) + pad("k/s", 5) + pad("HW", 5) + pad("x", 3)
           + pad("fwd ms", 8) + pad("GFLOPS", 8) + pad("%pk", 6) + pad("speed", 7)

@@ -24,6 +24,18 @@ final class ConvTests: XCTestCase {
         Case(n: 1, cin: 3, h: 40, w: 38, cout: 8, k: 7, stride: 2, pad: 3, kw: nil),
         Case(n: 2, cin: 5, h: 35, w: 33, cout: 6, k: 3, stride: 2, pad: 1, kw: nil),
         Case(n: 1, cin: 4, h: 19, w: 18, cout: 7, k: 3, stride: 1, pad: 2, kw: nil),
+        // Output at least 28 wide: the window path (WindowConv.swift), forward and stride-1 dx.
+        Case(n: 2, cin: 5, h: 31, w: 30, cout: 13, k: 3, stride: 1, pad: 1, kw: nil),   // 16: M not a multiple of 6
+        Case(n: 1, cin: 3, h: 64, w: 61, cout: 8, k: 7, stride: 2, pad: 3, kw: nil),    // 17: stem-like, 4 phases
+        Case(n: 1, cin: 6, h: 58, w: 57, cout: 10, k: 3, stride: 2, pad: 1, kw: nil),   // 18: odd size, stride 2
+        Case(n: 1, cin: 3, h: 20, w: 90, cout: 7, k: 3, stride: 3, pad: 2, kw: 2),      // 19: 3x2 kernel, stride 3
+        Case(n: 1, cin: 4, h: 12, w: 33, cout: 7, k: 5, stride: 1, pad: 0, kw: nil),    // 20: valid 5x5 (dx pad 4)
+        Case(n: 1, cin: 30, h: 28, w: 29, cout: 14, k: 3, stride: 1, pad: 1, kw: nil),  // 21: K = 270 > KC
+        Case(n: 1, cin: 2, h: 5, w: 30, cout: 200, k: 3, stride: 1, pad: 1, kw: nil),   // 22: M = 200 > MC
+        // Small maps with many output channels: the transposed product is split by columns and
+        // its A operand (the column matrix) is packed once, shared by the workers (SharedPanels).
+        Case(n: 1, cin: 8, h: 7, w: 7, cout: 260, k: 3, stride: 1, pad: 1, kw: nil),    // 23: K = 72
+        Case(n: 2, cin: 40, h: 9, w: 8, cout: 300, k: 3, stride: 2, pad: 1, kw: nil),   // 24: K = 360 > KC
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -56,7 +68,8 @@ final class ConvTests: XCTestCase {
 
     func testThreadCountIndependence() throws {
         var rng = SeededRNG(seed: 5)
-        for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11]] {
+        for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11],
+                  Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)

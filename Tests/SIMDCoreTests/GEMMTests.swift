@@ -53,6 +53,29 @@ final class GEMMTests: XCTestCase {
         } }
     }
 
+    func testWindowMicroKernelSingleTile() {
+        // The window micro-kernel reads B row p as the 32 floats at b + offsets[p]: unaligned,
+        // overlapping windows of one buffer (as in a padded image), overwrite and accumulate.
+        let kc = 7
+        let offsets = [0, 1, 2, 37, 38, 39, 75]
+        let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: 128 * 4, alignment: 64).bindMemory(to: Float.self, capacity: 128)
+        defer { a.deallocate(); b.deallocate() }
+        for i in 0..<(kc * 6) { a[i] = Float(i % 7) - 3 }
+        for i in 0..<128 { b[i] = Float(i % 11) * 0.25 - 1 }
+        for accumulate in [false, true] {
+            var c = [Float](repeating: 2, count: 6 * 48)
+            offsets.withUnsafeBufferPointer { o in
+                c.withUnsafeMutableBufferPointer { WindowConv.microKernel6x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 48, accumulate) }
+            }
+            for r in 0..<6 { for col in 0..<48 {
+                var s: Float = 0
+                for p in 0..<kc { s += a[p * 6 + r] * b[offsets[p] + col % 32] }
+                XCTAssertEqual(c[r * 48 + col], col < 32 ? (accumulate ? 2 + s : s) : 2, accuracy: 1e-5)
+            } }
+        }
+    }
+
     func testAwkwardShapesAllTransposes() {
         var worst: Float = 0
         let sizes = [1, 7, 33, 97]

@@ -87,7 +87,8 @@ public enum Conv2D {
         precondition(weight.count == g.outChannels * g.k, "Conv2D.forward: weight has \(weight.count) scalars, geometry needs \(g.outChannels * g.k)")
         weight.withUnsafeBufferPointer { wp in
             let a = MatrixPackA(base: wp.baseAddress!, ld: g.k, transposed: false)
-            if let p = prepacked(a, cache: cache, source: weight, g, layout: .forward, m: g.outChannels, k: g.k, n: g.outPixels) {
+            if let p = prepacked(a, cache: cache, source: weight, g, layout: .forward, m: g.outChannels, k: g.k, n: g.outPixels,
+                                convolving: g) {
                 withExtendedLifetime(p.panels) { forward(x: x, batch: batch, a: p, bias: bias, g, y: y) }
             } else {
                 forward(x: x, batch: batch, a: a, bias: bias, g, y: y)
@@ -98,11 +99,13 @@ public enum Conv2D {
     /// The cached panels for `a` in the role GEMM will use it for (the transposed product of small
     /// maps wants NR panels), or nil without a cache.
     static func prepacked<PA: GEMMPackA>(_ a: PA, cache: PackedWeightCache?, source: [Float], _ g: ConvGeometry,
-                                         layout: PackedWeightLayout, m: Int, k: Int, n: Int) -> PrepackedA<PA>? {
+                                         layout: PackedWeightLayout, m: Int, k: Int, n: Int,
+                                         convolving c: ConvGeometry? = nil) -> PrepackedA<PA>? {
         guard let cache else { return nil }
         let shape = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth]
-        let panels = cache.panels(source: source, shape: shape, layout: layout, m: m, k: k,
-                                  asB: GEMM.prefersTransposedProduct(m: m, n: n, k: k), packer: a)
+        // `c`: the convolution `convGEMM` runs with these panels; the window path wants MR panels.
+        let asB = !(c.map(WindowConv.applies) ?? false) && GEMM.prefersTransposedProduct(m: m, n: n, k: k)
+        let panels = cache.panels(source: source, shape: shape, layout: layout, m: m, k: k, asB: asB, packer: a)
         return PrepackedA(fallback: a, panels: panels)
     }
 
@@ -119,7 +122,8 @@ public enum Conv2D {
     }
 
     /// y[M, Hout*Wout] (+)= A[M, K] · im2col(x) for one image.
-    /// Large feature maps: B panels are packed straight from the image (each worker packs only its
+    /// Wide maps (>= 28 output columns): the window path (WindowConv.swift), no B packing at all.
+    /// Other large feature maps: B panels are packed straight from the image (each worker packs only its
     /// own columns). Small maps (<= 256 output pixels, ResNet stages 3-4): the GEMM splits C by rows
     /// and every worker would repeat the gather for all of B, so the column matrix is built once
     /// (in parallel) and packed with plain vector copies.
@@ -129,6 +133,8 @@ public enum Conv2D {
         if g.isPointwise {
             GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: x, ld: np, transposed: false),
                      c: y, ldc: np, accumulate: accumulate)
+        } else if WindowConv.applies(g) {
+            WindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
         } else if np <= 256 {
             let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
             defer { col.deallocate() }
@@ -208,7 +214,8 @@ public enum Conv2D {
             // The flipped kernel is read straight from `weight` while packing (no copy: a fresh
             // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
             let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)
-            let p = prepacked(a, cache: cache, source: source, g, layout: .flipped, m: cin, k: t.k, n: t.outPixels)
+            let p = prepacked(a, cache: cache, source: source, g, layout: .flipped, m: cin, k: t.k, n: t.outPixels,
+                                  convolving: t)
             for img in 0..<batch {
                 if let p {
                     withExtendedLifetime(p.panels) {

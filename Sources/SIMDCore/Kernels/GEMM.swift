@@ -168,8 +168,19 @@ public enum GEMM {
         // transposed packers are slower (14x14 maps, 14% padding, measured no better). Depends on the
         // shape only, never on the thread count.
         if prefersTransposedProduct(m: m, n: n, k: k) {
-            partitioned(m: n, n: m, k: k, a: SwappedA(b: b), b: SwappedB(a: a), c: c, ldc: ldc,
-                        accumulate: accumulate, transposeC: true)
+            let a2 = SwappedA(b: b), b2 = SwappedB(a: a)
+            if Parallel.threadCount > 1 && splitsByColumns(m: n, n: m)
+                && a2.prepacked(i0: 0, k0: 0, kc: Swift.min(kc, k)) == nil {
+                // Every worker would pack all of op(B)^T (e.g. the column matrix of a 14x14 map,
+                // 2304 x 196): pack it once, all workers sharing the packing, then share the panels.
+                let shared = SharedPanels(m: n, k: k, packer: a2)
+                withExtendedLifetime(shared) {
+                    partitioned(m: n, n: m, k: k, a: SharedPackA(fallback: a2, panels: shared), b: b2, c: c, ldc: ldc,
+                                accumulate: accumulate, transposeC: true)
+                }
+            } else {
+                partitioned(m: n, n: m, k: k, a: a2, b: b2, c: c, ldc: ldc, accumulate: accumulate, transposeC: true)
+            }
         } else {
             partitioned(m: m, n: n, k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, transposeC: false)
         }
@@ -184,15 +195,19 @@ public enum GEMM {
         m >= 4 * mr && Double(roundUp(n, nr)) / Double(n) > Double(roundUp(m, mr)) / Double(m) + (k > kc ? 0.1 : 0.2)
     }
 
+    /// Split C by columns when there are enough panels (each worker packs its own B columns and
+    /// all of the usually small A); otherwise by rows (e.g. 7x7 feature maps: N = 49).
+    static func splitsByColumns(m: Int, n: Int) -> Bool {
+        let panelsN = (n + nr - 1) / nr, panelsM = (m + mr - 1) / mr
+        return panelsN >= 4 * Parallel.threadCount || panelsN >= panelsM
+    }
+
     /// Splits C statically over the workers; each runs `block` on its share.
     static func partitioned<PA: GEMMPackA, PB: GEMMPackB>(m: Int, n: Int, k: Int, a: PA, b: PB,
                                                           c: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool,
                                                           transposeC: Bool) {
         let panelsN = (n + nr - 1) / nr, panelsM = (m + mr - 1) / mr
-        let threads = Parallel.threadCount
-        // Split C by columns when there are enough panels (each worker packs its own B columns and
-        // all of the usually small A); otherwise by rows (e.g. 7x7 feature maps: N = 49).
-        if panelsN >= 4 * threads || panelsN >= panelsM {
+        if splitsByColumns(m: m, n: n) {
             Parallel.forEachChunk(count: panelsN) { r in
                 block(rows: 0..<m, cols: (r.lowerBound * nr)..<Swift.min(n, r.upperBound * nr),
                       k: k, a: a, b: b, c: c, ldc: ldc, accumulate: accumulate, transposeC: transposeC)
@@ -510,4 +525,54 @@ struct MatrixPackB: GEMMPackB {
             }
         }
     }
+}
+
+// MARK: - Shared packing
+
+/// All MR panels of op(A) (every KC block), packed once by all workers together: for a product
+/// split by columns, where each worker would otherwise pack the whole of A itself. Same layout and
+/// values as `PackedPanels`: block pc starts at `pc * paddedRows`, panel i0 at `i0 * kcur` in it.
+final class SharedPanels {
+    let m: Int, k: Int, paddedRows: Int
+    let base: UnsafeMutablePointer<Float>
+
+    init<PA: GEMMPackA>(m: Int, k: Int, packer: PA) {
+        self.m = m; self.k = k
+        paddedRows = GEMM.roundUp(m, GEMM.mr)
+        base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, paddedRows * k) * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: Swift.max(1, paddedRows * k))
+        let blocks = (k + GEMM.kc - 1) / GEMM.kc, panels = paddedRows / GEMM.mr
+        let (base, rows) = (base, paddedRows)
+        // Work items: (depth block, panel), panel fastest; each worker packs a contiguous run.
+        Parallel.forEachChunk(count: blocks * panels) { r in
+            var item = r.lowerBound
+            while item < r.upperBound {
+                let blk = item / panels, p0 = item % panels
+                let p1 = Swift.min(panels, p0 + (r.upperBound - item))
+                let pc = blk * GEMM.kc, kcur = Swift.min(GEMM.kc, k - pc)
+                let i0 = p0 * GEMM.mr, mcur = Swift.min(m, p1 * GEMM.mr) - i0
+                // Safe: panels p0..<p1 of block blk are written only by this worker.
+                packer.pack(into: base + pc * rows + i0 * kcur, i0: i0, mc: mcur, k0: pc, kc: kcur)
+                item += p1 - p0
+            }
+        }
+    }
+
+    deinit { base.deallocate() }
+}
+
+/// op(A) served from `SharedPanels`.
+struct SharedPackA<PA: GEMMPackA>: GEMMPackA {
+    let fallback: PA
+    let panels: SharedPanels
+    func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
+        fallback.pack(into: dst, i0: i0, mc: mc, k0: k0, kc: kc)
+    }
+    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
+        fallback.packTransposedAsB(into: dst, k0: k0, kc: kc, i0: i0, nc: nc)
+    }
+    func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? {
+        UnsafePointer(panels.base + k0 * panels.paddedRows + i0 * kc)
+    }
+    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? { nil }
 }

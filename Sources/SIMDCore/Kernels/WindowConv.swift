@@ -1,0 +1,225 @@
+// MARK: - Window convolution: implicit GEMM whose B rows are windows of the image
+//
+// Y[Cout, Hout*Wout] = W[Cout, K] · col, with col[(ci,ky,kx), (oy,ox)] = xpad[ci, oy*sh + ky, ox*sw + kx].
+//
+// Split the zero-padded image into sh*sw phase images (one plain padded copy when the stride is 1):
+//   P[a,b][ci, u, v] = xpad[ci, u*sh + a, v*sw + b]          u < Hq = Hout + (kh-1)/sh,
+//                                                            v < Wq = Wout + (kw-1)/sw
+// Then   col[(ci,ky,kx), (oy,ox)] = P[ky%sh, kx%sw][ci, oy + ky/sh, ox + kx/sw].
+// Index the output "wide", with the phase row width: j = oy*Wq + ox. Every row of col becomes one
+// contiguous stretch of the flattened phase images:
+//   col[k, j] = phases[offset[k] + j],  offset[(ci,ky,kx)] = phase(ky%sh, kx%sw) + ci*Hq*Wq + (ky/sh)*Wq + kx/sw
+// so the micro-kernel loads its 32 B values per k straight from the phases (unaligned vector loads):
+// nothing is packed for B. On ResNet's large maps with few output channels (layer 1: M = 64) the
+// im2col packing was about a fifth of the convolution's time.
+//
+// Cost: the Wq - Wout = (kw-1)/sw extra columns per output row are computed and dropped (3.4% for a
+// 3x3 on 56x56; 14% on 14x14, which is why narrow maps keep the packed path), plus one pass over the
+// image to build the phases and one over the output to drop the extra columns.
+//
+// Determinism: each output element is produced by one worker, by the same micro-kernel FMA order
+// over the same KC blocks as GEMM, `((blk0 + blk1) + ...) + bias`, whatever the thread count.
+
+public enum WindowConv {
+    /// Output maps at least this wide take the window path (see `applies`).
+    static let minimumOutputWidth = 28
+
+    /// True when `Conv2D` computes this convolution with the window path. A pure function of the
+    /// geometry (never of the thread count): wide maps, where the (kw-1)/sw dropped columns per row
+    /// cost little and B packing would cost much.
+    public static func applies(_ g: ConvGeometry) -> Bool {
+        !g.isPointwise && g.outWidth >= minimumOutputWidth
+    }
+
+    /// Sizes of the phase images and of the wide output.
+    struct Layout {
+        let g: ConvGeometry
+        /// Phase image height and row width.
+        let hq: Int, wq: Int
+        /// Floats per phase image (all channels).
+        let phaseStride: Int
+        /// Wide output columns Hout*Wq, and that rounded up to whole NR panels.
+        let wideColumns: Int, paddedColumns: Int
+        /// offset[k] for each column-matrix row k (see the header).
+        let offsets: [Int]
+        /// Floats to allocate for the phases, including a zero tail that the last panel's
+        /// over-reads land in.
+        let phaseBufferCount: Int
+
+        init(_ g: ConvGeometry) {
+            self.g = g
+            let sh = g.strideH, sw = g.strideW, kh = g.kernelHeight, kw = g.kernelWidth
+            hq = g.outHeight + (kh - 1) / sh
+            wq = g.outWidth + (kw - 1) / sw
+            phaseStride = g.inChannels * hq * wq
+            wideColumns = g.outHeight * wq
+            paddedColumns = GEMM.roundUp(wideColumns, GEMM.nr)
+            var offsets = [Int](repeating: 0, count: g.k)
+            var maxOffset = 0
+            var k = 0
+            for ci in 0..<g.inChannels {
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        let phase = (ky % sh) * sw + kx % sw
+                        offsets[k] = phase * phaseStride + ci * hq * wq + (ky / sh) * wq + kx / sw
+                        maxOffset = Swift.max(maxOffset, offsets[k])
+                        k += 1
+                    }
+                }
+            }
+            self.offsets = offsets
+            // The micro-kernel reads [offset, offset + paddedColumns) for every k.
+            phaseBufferCount = Swift.max(sh * sw * phaseStride, maxOffset + paddedColumns)
+        }
+    }
+
+    // MARK: Phase images
+
+    /// Writes the sh*sw zero-padded phase images of one image x[Cin, H, W] (and the zero tail).
+    static func buildPhases(_ x: UnsafePointer<Float>, _ l: Layout, into p: UnsafeMutablePointer<Float>) {
+        let g = l.g
+        let sh = g.strideH, sw = g.strideW, H = g.height, W = g.width
+        let hq = l.hq, wq = l.wq
+        let phases = sh * sw
+        Parallel.forEachChunk(count: phases * g.inChannels) { r in
+            for t in r {
+                // Safe: plane t (phase t / Cin, channel t % Cin) is written only by this worker.
+                let phase = t / g.inChannels, ci = t % g.inChannels
+                let a = phase / sw, b = phase % sw
+                let plane = p + phase * l.phaseStride + ci * hq * wq
+                let src = x + ci * H * W
+                // Columns v with 0 <= v*sw + b - padW < W.
+                let vLo = Swift.min(wq, Swift.max(0, (g.padW - b + sw - 1) / sw))
+                let last = W - 1 + g.padW - b   // v*sw <= last (none when negative)
+                let vHi = last < 0 ? vLo : Swift.max(vLo, Swift.min(wq, last / sw + 1))
+                for u in 0..<hq {
+                    let row = plane + u * wq
+                    let iy = u * sh + a - g.padH
+                    guard iy >= 0 && iy < H else { row.update(repeating: 0, count: wq); continue }
+                    let srow = src + iy * W
+                    for v in 0..<vLo { row[v] = 0 }
+                    if sw == 1 {
+                        (row + vLo).update(from: srow + (vLo + b - g.padW), count: vHi - vLo)
+                    } else {
+                        for v in vLo..<vHi { row[v] = srow[v * sw + b - g.padW] }
+                    }
+                    for v in vHi..<wq { row[v] = 0 }
+                }
+            }
+        }
+        let tail = phases * l.phaseStride
+        (p + tail).update(repeating: 0, count: l.phaseBufferCount - tail)
+    }
+
+    // MARK: Driver
+
+    /// y[Cout, Hout*Wout] (+)= A[Cout, K] · col(x) for one image; `a` yields the weights' MR panels
+    /// (pre-packed or packed here, exactly as GEMM would).
+    static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                   y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let l = Layout(g)
+        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
+        let m = g.outChannels, k = g.k
+        let mPadded = GEMM.roundUp(m, mr), ldS = l.paddedColumns
+        let phases = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
+        let wide = UnsafeMutableRawPointer.allocate(byteCount: mPadded * ldS * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: mPadded * ldS)
+        defer { phases.deallocate(); wide.deallocate() }
+        buildPhases(x, l, into: phases)
+
+        l.offsets.withUnsafeBufferPointer { offsetsBuffer in
+            let offsets = offsetsBuffer.baseAddress!
+            // Static partition of the wide output: by NR-column panels when there are plenty
+            // (every worker reads all of A, the weights of one layer, and only its own windows of
+            // the phases), otherwise by MR-row panels (small maps: 14x14 gives only 7 column panels).
+            let columnPanels = ldS / nr, rowPanels = mPadded / mr
+            let byColumns = columnPanels >= 4 * Parallel.threadCount || columnPanels >= rowPanels
+            Parallel.forEachChunk(count: byColumns ? columnPanels : rowPanels) { share in
+                let panels = byColumns ? share : 0..<columnPanels
+                let rows = byColumns ? 0..<m : (share.lowerBound * mr)..<Swift.min(m, share.upperBound * mr)
+                let kcMax = Swift.min(kc, k), mcMax = Swift.min(mc, GEMM.roundUp(rows.count, mr))
+                let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: kcMax * mcMax)
+                defer { bufA.deallocate() }
+                for pc in stride(from: 0, to: k, by: kc) {
+                    let kcur = Swift.min(kc, k - pc)
+                    for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
+                        let mcur = Swift.min(mc, rows.upperBound - ic)
+                        let aBlock: UnsafePointer<Float>
+                        if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
+                            a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
+                            aBlock = UnsafePointer(bufA)
+                        }
+                        // One 32-column window panel (kcur rows of ~3 cache lines, in L1) against
+                        // all MR panels of the A block.
+                        for jp in panels {
+                            let b = UnsafePointer(phases + jp * nr)
+                            for ir in stride(from: 0, to: mcur, by: mr) {
+                                // Safe: this worker owns these rows and wide columns
+                                // [jp*nr, jp*nr + nr); rows past m are padding rows of `wide`
+                                // (A's zero rows), row shares start at multiples of MR.
+                                microKernel6x32Windows(kcur, aBlock + ir * kcur, b, offsets + pc,
+                                                       wide + (ic + ir) * ldS + jp * nr, ldS, pc > 0)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
+        // Drop the extra columns: y[co, oy, ox] (+)= wide[co, oy*Wq + ox].
+        let hout = g.outHeight, wout = g.outWidth, wq = l.wq
+        Parallel.forEachChunk(count: m) { r in
+            for co in r {
+                // Safe: output channel co is written only by this worker.
+                for oy in 0..<hout {
+                    let src = wide + co * ldS + oy * wq, dst = y + (co * hout + oy) * wout
+                    if accumulate { for ox in 0..<wout { dst[ox] += src[ox] } }
+                    else { dst.update(from: src, count: wout) }
+                }
+            }
+        }
+    }
+
+    // MARK: Micro-kernel
+
+    /// C[6,32] (+)= Apanel[kc][6] · B, where B's row p is the 32 floats at `b + offsets[p]`
+    /// (unaligned). Same FMA order as `GEMM.microKernel6x32`; kept out of line for the same reason.
+    @inline(never)
+    public static func microKernel6x32Windows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                       _ offsets: UnsafePointer<Int>,
+                                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        var ap = a
+        let base = UnsafeRawPointer(b)
+        for p in 0..<kc {
+            let bp = base + offsets[p] &* 4
+            let b0 = bp.loadUnaligned(as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = V(repeating: ap[2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = V(repeating: ap[3]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+            av = V(repeating: ap[4]); c40.addProduct(av, b0); c41.addProduct(av, b1)
+            av = V(repeating: ap[5]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+            ap += 6
+        }
+        let cr = UnsafeMutableRawPointer(c)
+        let rs = ldc * 4
+        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
+            let p = cr + row * rs
+            if accumulate {
+                p.storeBytes(of: p.load(as: V.self) + v0, as: V.self)
+                p.storeBytes(of: p.load(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
+            } else {
+                p.storeBytes(of: v0, as: V.self)
+                p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+            }
+        }
+        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
+        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+    }
+}
