@@ -140,6 +140,86 @@ def declare(P, rng, pre, cin, width, head):
             P[pre + "head.weight"], P[pre + "head.bias"] = m.weight.detach().clone(), m.bias.detach().clone()
 
 
+VGG_BLOCKS = [[64, 64], [128, 128], [256, 256, 256], [512, 512, 512], [512, 512, 512]]
+
+
+def uniform_param(rng, shape, fan_in, module):
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)) from SplitMix64 (engine init) or the torch module's own init."""
+    if rng is not None:
+        return rng.uniform_tensor(shape, np.float32(1) / np.sqrt(np.float32(fan_in)))
+    return module.detach().clone()
+
+
+def declare_bn(P, S, name, c):
+    P[name + ".weight"], P[name + ".bias"] = torch.ones(c), torch.zeros(c)
+    S[name] = [torch.zeros(c), torch.ones(c)]
+
+
+def declare_vgg(P, S, rng, pre, cin, div, head):
+    c, l = cin, 0
+    for block in VGG_BLOCKS:
+        for ch in block:
+            co = max(1, ch // div)
+            P[pre + f"layers.{l}.conv.weight"] = uniform_param(rng, [co, c, 3, 3], c * 9, None if rng else torch.nn.Conv2d(c, co, 3, bias=False).weight)
+            declare_bn(P, S, pre + f"layers.{l}.bn", co)
+            c, l = co, l + 1
+    if head:
+        m = None if rng else torch.nn.Linear(c, 10)
+        P[pre + "head.weight"] = uniform_param(rng, [10, c], c, None if rng else m.weight)
+        P[pre + "head.bias"] = uniform_param(rng, [10], c, None if rng else m.bias)
+
+
+def declare_resnet(P, S, rng, pre, cin, w, head):
+    def conv(name, ci, co):
+        P[name + ".weight"] = uniform_param(rng, [co, ci, 3, 3], ci * 9, None if rng else torch.nn.Conv2d(ci, co, 3, bias=False).weight)
+    conv(pre + "stem.conv", cin, w)
+    declare_bn(P, S, pre + "stem.bn", w)
+    c = w
+    for s, ch in enumerate([w, 2 * w, 4 * w]):      # one basic block per stage: ResNet-8
+        nm = pre + f"stages.{s}.0"
+        conv(nm + ".conv1", c, ch); declare_bn(P, S, nm + ".bn1", ch)
+        conv(nm + ".conv2", ch, ch); declare_bn(P, S, nm + ".bn2", ch)
+        c = ch
+    if head:
+        m = None if rng else torch.nn.Linear(c, 10)
+        P[pre + "head.weight"] = uniform_param(rng, [10, c], c, None if rng else m.weight)
+        P[pre + "head.bias"] = uniform_param(rng, [10], c, None if rng else m.bias)
+
+
+def bn(P, S, name, x, training):
+    rm, rv = S[name]
+    return F.batch_norm(x, rm, rv, P[name + ".weight"], P[name + ".bias"], training=training, momentum=0.1, eps=1e-5)
+
+
+def vgg(P, S, pre, x, act, head, training):
+    z, l = x, 0
+    for block in VGG_BLOCKS:
+        for _ in block:
+            z = act(l, bn(P, S, pre + f"layers.{l}.bn", F.conv2d(z, P[pre + f"layers.{l}.conv.weight"], None, padding=1), training))
+            l += 1
+        z = F.avg_pool2d(z, 2)
+    return F.linear(z.mean(dim=(2, 3)), P[pre + "head.weight"], P[pre + "head.bias"]) if head else None
+
+
+def resnet(P, S, pre, x, act, head, training):
+    z = act(0, bn(P, S, pre + "stem.bn", F.conv2d(x, P[pre + "stem.conv.weight"], None, padding=1), training))
+    l = 1
+    for s in range(3):
+        stride = 2 if s > 0 else 1
+        nm = pre + f"stages.{s}.0"
+        c = P[nm + ".conv1.weight"].shape[0]
+        z1 = act(l, bn(P, S, nm + ".bn1", F.conv2d(z, P[nm + ".conv1.weight"], None, stride=stride, padding=1), training))
+        q2 = bn(P, S, nm + ".bn2", F.conv2d(z1, P[nm + ".conv2.weight"], None, padding=1), training)
+        if stride != 1 or z.shape[1] != c:        # option A: subsample, zero-pad channels on both sides
+            pad = (c - z.shape[1]) // 2
+            sc = F.pad(z[:, :, ::2, ::2], (0, 0, 0, 0, pad, pad))
+        else:
+            sc = z
+        z = act(l + 1, q2 + sc)
+        l += 2
+    return F.linear(z.mean(dim=(2, 3)), P[pre + "head.weight"], P[pre + "head.bias"]) if head else None
+
+
 def c4(P, pre, x, act, head):
     z = x
     for l in range(4):
@@ -147,31 +227,45 @@ def c4(P, pre, x, act, head):
     return F.linear(z.mean(dim=(2, 3)), P[pre + "head.weight"], P[pre + "head.bias"]) if head else None
 
 
-def forward(P, variant, x):
+def forward(P, S, arch, variant, x, training):
+    def body(pre, x, act, head):
+        if arch == "vgg16":
+            return vgg(P, S, pre, x, act, head, training)
+        if arch == "resnet8":
+            return resnet(P, S, pre, x, act, head, training)
+        return c4(P, pre, x, act, head)
     if variant == "dnn":
-        return c4(P, "", x, lambda l, q: F.relu(q), True)
-    gates = [None] * 4
+        return body("", x, lambda l, q: F.relu(q), True)
+    gates = [None] * 13
     linear = variant.startswith("dlgn")
 
     def fact(l, q):
         gates[l] = torch.sigmoid(10.0 * q)
         return q if linear else F.relu(q)
-    c4(P, "feature.", x, fact, False)
+    body("feature.", x, fact, False)
     xv = torch.ones_like(x) if variant.endswith("x1") else x
-    return c4(P, "value.", xv, lambda l, q: q * gates[l], True)
+    return body("value.", xv, lambda l, q: q * gates[l], True)
 
 
 def train(args, seed, xtr, ytr, xte, yte):
-    P = {}
+    P, S = {}, {}
     rng = SplitMix64(seed) if args.init == "engine" else None
     if args.init == "torch":
         torch.manual_seed(seed)
+
+    def dec(pre, head):
+        if args.arch == "vgg16":
+            declare_vgg(P, S, rng, pre, 1, max(1, 64 // args.width), head)
+        elif args.arch == "resnet8":
+            declare_resnet(P, S, rng, pre, 1, args.width, head)
+        else:
+            declare(P, rng, pre, 1, args.width, head)
     if args.variant == "dnn":
-        declare(P, rng, "", 1, args.width, True)
+        dec("", True)
     else:
-        declare(P, rng, "feature.", 1, args.width, False)
-        declare(P, rng, "value.", 1, args.width, True)
-    params = [P[k].requires_grad_() for k in sorted(P)]
+        dec("feature.", False)
+        dec("value.", True)
+    params = [P[k].requires_grad_() for k in sorted(P)]   # BN running statistics live in S, untrained
     opt = (torch.optim.Adam(params, lr=args.lr) if args.optimizer == "adam"
            else torch.optim.SGD(params, lr=args.lr, momentum=args.momentum))
     xtr_t, ytr_t = torch.from_numpy(xtr), torch.from_numpy(ytr)
@@ -183,7 +277,7 @@ def train(args, seed, xtr, ytr, xte, yte):
         loss_sum, right = 0.0, 0
         for s in range(0, n, args.batch):
             ix = torch.tensor(order[s:s + args.batch])
-            logits = forward(P, args.variant, xtr_t[ix])
+            logits = forward(P, S, args.arch, args.variant, xtr_t[ix], True)
             loss = F.cross_entropy(logits, ytr_t[ix])
             opt.zero_grad()
             loss.backward()
@@ -191,7 +285,10 @@ def train(args, seed, xtr, ytr, xte, yte):
             loss_sum += loss.item() * len(ix)
             right += (logits.argmax(1) == ytr_t[ix]).sum().item()
         with torch.no_grad():
-            acc = (forward(P, args.variant, xte_t).argmax(1) == yte_t).float().mean().item() * 100
+            right_te = 0
+            for s in range(0, len(yte), 256):      # eval mode (BatchNorm running statistics), batches of 256
+                right_te += (forward(P, S, args.arch, args.variant, xte_t[s:s + 256], False).argmax(1) == yte_t[s:s + 256]).sum().item()
+            acc = 100 * right_te / len(yte)
         out.append((loss_sum / n, 100 * right / n, acc))
     return out
 
@@ -200,7 +297,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--variant", default="dnn", choices=["dnn", "dgn_xx", "dgn_x1", "dlgn_xx", "dlgn_x1"])
-    ap.add_argument("--width", type=int, default=16)
+    ap.add_argument("--arch", default="c4gap", choices=["c4gap", "vgg16", "resnet8"])
+    ap.add_argument("--width", type=int, default=16, help="c4gap width; vgg16 first-block width; resnet8 base width")
+    ap.add_argument("--pad", type=int, default=0, help="zero padding per side after loading (vgg16 / resnet8: 2, 28 -> 32)")
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--batch", type=int, default=32)
@@ -216,9 +315,12 @@ def main():
     torch.set_num_threads(args.threads)
     xtr, ytr = load_split("train", args.train_per_class, args.downsample)
     xte, yte = load_split("test", args.test_per_class, args.downsample)
+    if args.pad:
+        pw = ((0, 0), (0, 0), (args.pad, args.pad), (args.pad, args.pad))
+        xtr, xte = np.pad(xtr, pw), np.pad(xte, pw)
     xte = standardise(xte, xtr)
     xtr = standardise(xtr, xtr)
-    print(f"# C4GAP {args.variant} width {args.width}, {len(ytr)} train / {len(yte)} test at "
+    print(f"# {args.arch} {args.variant} width {args.width}, {len(ytr)} train / {len(yte)} test at "
           f"{xtr.shape[2]}x{xtr.shape[3]}, {args.optimizer} lr {args.lr}, batch {args.batch}, "
           f"{args.epochs} epochs, init {args.init}, order {args.order}")
     finals = []
