@@ -247,6 +247,17 @@ def forward(P, S, arch, variant, x, training):
     return body("value.", xv, lambda l, q: q * gates[l], True)
 
 
+def scaled_table2(it, total):
+    """Paper B Table II's schedule (0.01 | 0.1 | 0.01 | 0.001 with boundaries 400, 32k, 48k of 64k
+    iterations) with its boundaries scaled to `total` iterations: ceil(total*400/64000), total/2, 3*total/4."""
+    b = [-(-total * 400 // 64000), total // 2, 3 * total // 4]
+    v = [0.01, 0.1, 0.01, 0.001]
+    k = 0
+    while k < 3 and it >= b[k]:
+        k += 1
+    return v[k]
+
+
 def train(args, seed, xtr, ytr, xte, yte):
     P, S = {}, {}
     rng = SplitMix64(seed) if args.init == "engine" else None
@@ -271,6 +282,8 @@ def train(args, seed, xtr, ytr, xte, yte):
     xtr_t, ytr_t = torch.from_numpy(xtr), torch.from_numpy(ytr)
     xte_t, yte_t = torch.from_numpy(xte), torch.from_numpy(yte)
     n = len(ytr)
+    total = args.epochs * ((n + args.batch - 1) // args.batch)
+    it = 0
     out = []
     for e in range(args.epochs):
         order = SplitMix64(seed + e).permutation(n) if args.order == "engine" else torch.randperm(n).tolist()
@@ -279,6 +292,10 @@ def train(args, seed, xtr, ytr, xte, yte):
             ix = torch.tensor(order[s:s + args.batch])
             logits = forward(P, S, args.arch, args.variant, xtr_t[ix], True)
             loss = F.cross_entropy(logits, ytr_t[ix])
+            if args.schedule == "paper_b_table2_scaled":
+                for g in opt.param_groups:
+                    g["lr"] = scaled_table2(it, total)
+            it += 1
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -305,6 +322,8 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--schedule", default="constant", choices=["constant", "paper_b_table2_scaled"],
+                    help="paper_b_table2_scaled: Table II's lr values, boundaries scaled to this run's iterations")
     ap.add_argument("--train-per-class", type=int, default=100)
     ap.add_argument("--test-per-class", type=int, default=50)
     ap.add_argument("--downsample", type=int, default=2)
@@ -321,7 +340,7 @@ def main():
     xte = standardise(xte, xtr)
     xtr = standardise(xtr, xtr)
     print(f"# {args.arch} {args.variant} width {args.width}, {len(ytr)} train / {len(yte)} test at "
-          f"{xtr.shape[2]}x{xtr.shape[3]}, {args.optimizer} lr {args.lr}, batch {args.batch}, "
+          f"{xtr.shape[2]}x{xtr.shape[3]}, {args.optimizer} lr {args.lr if args.schedule == "constant" else args.schedule}, batch {args.batch}, "
           f"{args.epochs} epochs, init {args.init}, order {args.order}")
     finals = []
     for seed in args.seeds:
