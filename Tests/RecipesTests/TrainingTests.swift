@@ -68,6 +68,19 @@ final class TrainingTests: XCTestCase {
         for (it, lr) in probes { XCTAssertEqual(s.learningRate(atIteration: it), lr, "iteration \(it)") }
         XCTAssertThrowsError(try PiecewiseConstantSchedule(boundaries: [10, 5], values: [1, 2, 3]))
         XCTAssertThrowsError(try PiecewiseConstantSchedule(boundaries: [10], values: [1]))
+
+        // Compressed to a short run: the same values at the same fractions of the run.
+        let short = try PiecewiseConstantSchedule.paperBTableII(scaledTo: 250)
+        XCTAssertEqual(short.boundaries, [2, 125, 187])
+        XCTAssertEqual(short.values, s.values)
+        let shortProbes: [(Int, Float)] = [(0, 0.01), (1, 0.01), (2, 0.1), (124, 0.1), (125, 0.01), (186, 0.01), (187, 0.001), (249, 0.001)]
+        for (it, lr) in shortProbes { XCTAssertEqual(short.learningRate(atIteration: it), lr, "scaled, iteration \(it)") }
+        // Scaling the paper's own length gives the paper's schedule back.
+        XCTAssertEqual(try PiecewiseConstantSchedule.paperBTableII(scaledTo: 64_000), s)
+        XCTAssertEqual(try PiecewiseConstantSchedule.paperBTableII(scaledTo: 4).boundaries, [1, 2, 3])
+        XCTAssertThrowsError(try PiecewiseConstantSchedule.paperBTableII(scaledTo: 3)) { e in
+            XCTAssertTrue("\(e)".contains("at least 4 iterations"), "\(e)")
+        }
     }
 
     // MARK: Learning on a separable problem

@@ -11,7 +11,8 @@
 //       epochs: 4
 //       batch_size: 32
 //       optimizer: adam                  # adam | sgd | rmsprop
-//       learning_rate: 0.001             # or schedule: paper_b_table2 (SGD, Table II)
+//       learning_rate: 0.001             # or schedule: paper_b_table2 (SGD, Table II), or
+//                                        # paper_b_table2_scaled (its boundaries scaled to this run's iterations)
 //       momentum: 0.9                    # sgd only
 //       weight_decay: 0
 //       loss: cross_entropy              # cross_entropy | squared
@@ -154,6 +155,7 @@ struct TrainStep: RecipeStep {
     static let keys = ["model", "train", "test", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                        "momentum", "weight_decay", "loss", "runs", "seed_offset", "gates_from", "permutations"]
     static let cached = true
+    static let schedules = ["constant", "paper_b_table2", "paper_b_table2_scaled"]
 
     let id: String
     let spec: ModelSpec
@@ -184,7 +186,7 @@ struct TrainStep: RecipeStep {
         guard ["adam", "sgd", "rmsprop"].contains(optimizer) else { throw o!.error("optimizer must be adam, sgd or rmsprop, got '\(optimizer)'") }
         learningRate = Float(try config.double(at: "learning_rate", default: optimizer == "sgd" ? 0.01 : 0.001))
         schedule = try config.string(at: "schedule", default: "constant")
-        guard ["constant", "paper_b_table2"].contains(schedule) else { throw try config.node(at: "schedule").error("schedule must be constant or paper_b_table2") }
+        guard TrainStep.schedules.contains(schedule) else { throw try config.node(at: "schedule").error("schedule must be one of \(TrainStep.schedules.joined(separator: ", ")), got '\(schedule)'") }
         momentum = Float(try config.double(at: "momentum", default: optimizer == "sgd" ? 0.9 : 0))
         weightDecay = Float(try config.double(at: "weight_decay", default: 0))
         seedOffset = UInt64(try config.int(at: "seed_offset", default: 0))
@@ -315,8 +317,13 @@ struct TrainStep: RecipeStep {
         let trainData = try LabelledImages(images: inputs(trainSet, stats: trainSet), labels: trainSet.labels)
         let testData = try LabelledImages(images: inputs(testSet, stats: trainSet), labels: testSet.labels)
         let config = TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: loss, seed: seed)
-        let sched: any LearningRateSchedule = schedule == "paper_b_table2" ? PiecewiseConstantSchedule.paperBTableII : ConstantLearningRate(learningRate)
         let total = epochs * ((trainSet.count + batchSize - 1) / batchSize)
+        let sched: any LearningRateSchedule
+        switch schedule {
+        case "paper_b_table2": sched = PiecewiseConstantSchedule.paperBTableII
+        case "paper_b_table2_scaled": sched = try PiecewiseConstantSchedule.paperBTableII(scaledTo: total)
+        default: sched = ConstantLearningRate(learningRate)
+        }
         let bar = ProgressBar(label: "  \(id)\(permutation.map { " π=\($0.map(String.init).joined())" } ?? "")\(runs > 1 ? " run \(run + 1)/\(runs)" : "")", total: total, enabled: !ctx.settings.quiet)
         defer { bar.finish() }
         let progress: (TrainingProgress) -> Void = { p in bar.update(p.iteration, note: String(format: "epoch %d loss %.3f", p.epoch + 1, p.loss)) }

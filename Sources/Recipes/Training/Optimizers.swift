@@ -250,4 +250,23 @@ public struct PiecewiseConstantSchedule: LearningRateSchedule, Equatable {
     /// 0.1 to 32k, 0.01 to 48k, 0.001 to 64k (and after).
     public static let paperBTableII = try! PiecewiseConstantSchedule(boundaries: [400, 32_000, 48_000],
                                                                      values: [0.01, 0.1, 0.01, 0.001])
+
+    /// Paper B Table II's schedule compressed to a run of `totalIterations` optimizer steps: the same
+    /// values, with the boundaries at the same fractions of the run as 400, 32k and 48k are of 64k —
+    /// ceil(T * 400 / 64000), T / 2, 3T / 4 (integer division). A short run thus still warms up,
+    /// trains at 0.1 and ends with two decays (BatchNorm's running statistics settle in the low-lr
+    /// phases, so eval-mode accuracy is not measured mid-swing). Throws when T < 4 (the boundaries
+    /// would collide).
+    ///
+    /// ```swift
+    /// let s = try PiecewiseConstantSchedule.paperBTableII(scaledTo: 250)   // boundaries [2, 125, 187]
+    /// ```
+    public static func paperBTableII(scaledTo totalIterations: Int) throws -> PiecewiseConstantSchedule {
+        let t = totalIterations
+        guard t >= 4 else {
+            throw EngineError(op: "PiecewiseConstantSchedule.paperBTableII(scaledTo:)", "needs at least 4 iterations to place its three boundaries, got \(t)")
+        }
+        return try PiecewiseConstantSchedule(boundaries: [(t * 400 + 63_999) / 64_000, t / 2, 3 * t / 4],
+                                             values: paperBTableII.values)
+    }
 }
