@@ -9,6 +9,9 @@
 //   bench train [--threads N] [--repeat R]
 //       training throughput (images/s) of paper B's C4GAP width 128 on 32x32x3, batch 32, Adam,
 //       as DNN and as DLGN(x,1), vs PyTorch (golden/bench/torch_train_bench.py).
+//   bench train-kernels [--threads N] [--repeat R]
+//       the conv kernels of one C4GAP-128 training step at batch 32, one by one (forward, input
+//       gradient, weight gradient batched and per image, bias gradient), ms and GFLOPS.
 import Foundation
 import SIMDCore
 import Recipes
@@ -121,4 +124,46 @@ func benchTrain(_ o: Options) throws {
 
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
+
+// MARK: Training kernels one by one
+
+func benchTrainKernels(_ o: Options) throws {
+    print("C4GAP-128 conv kernels at batch 32 (32x32 maps), \(o.threads) threads, median of \(o.repeats)")
+    print("load average at start: \(loadAverage())")
+    print("| kernel | layer | ms | GFLOPS |")
+    print("|---|---|---|---|")
+    var rng = SeededRNG(seed: 4)
+    let layers = ProcessInfo.processInfo.environment["BENCH_CIN"].flatMap(Int.init).map { [$0] } ?? [3, 128]
+    for cin in layers {
+        let g = try Conv2D.geometry(input: [32, cin, 32, 32], weight: [128, cin, 3, 3], bias: [128], stride: 1, padding: 1)
+        let x = rng.normalTensor([32, cin, 32, 32]), w = rng.normalTensor([128, cin, 3, 3])
+        let dy = rng.normalTensor([32, 128, 32, 32])
+        var y = Tensor(zeros: [32, 128, 32, 32]), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
+        var db = Tensor(zeros: [128])
+        let flops = 32 * g.flops
+        func row(_ name: String, _ body: () -> Void) {
+            if let only = ProcessInfo.processInfo.environment["BENCH_ONLY"], !name.contains(only) { return }
+            let t = Parallel.$threadCount.withValue(o.threads) { medianTime(o.repeats, body) }
+            print("| \(name) | Cin \(cin) | \(f2(t * 1000)) | \(name.hasPrefix("bias") ? "-" : f1(flops / t / 1e9)) |")
+        }
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in dy.withUnsafeBufferPointer { dp in
+            let (xb, wb, db0) = (xp.baseAddress!, wp.baseAddress!, dp.baseAddress!)
+            y.withUnsafeMutableBufferPointer { yp in
+                row("forward") { Conv2D.forward(x: xb, batch: 32, weight: wb, bias: nil, g, y: yp.baseAddress!) }
+            }
+            if cin > 3 {
+                dx.withUnsafeMutableBufferPointer { p in
+                    row("input gradient") { Conv2D.inputGradient(dy: db0, batch: 32, weight: wb, g, dx: p.baseAddress!) }
+                }
+            }
+            dw.withUnsafeMutableBufferPointer { p in
+                row("weight gradient (batched)") { Conv2D.weightGradientBatched(dy: db0, x: xb, batch: 32, g, dw: p.baseAddress!) }
+                row("weight gradient (per image)") { Conv2D.weightGradientPerImage(dy: db0, x: xb, batch: 32, g, dw: p.baseAddress!) }
+            }
+            db.withUnsafeMutableBufferPointer { p in
+                row("bias gradient") { Conv2D.biasGradient(dy: db0, batch: 32, channels: 128, pixels: 1024, db: p.baseAddress!) }
+            }
+        } } }
+    }
 }
