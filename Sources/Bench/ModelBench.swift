@@ -116,6 +116,9 @@ func benchTrain(_ o: Options) throws {
             if let failure { throw failure }
             return m
         }
+        if ProcessInfo.processInfo.environment["BENCH_TRAIN_PHASES"] == "1" {
+            try trainPhases(net, x, y, o)
+        }
         let torchMs = theirs.first { $0["variant"] as? String == name }?["median_ms"] as? Double
         let ratio = torchMs.map { f2(t * 1000 / $0) } ?? "n/a"
         print("| C4GAP-128 \(name == "dnn" ? "DNN" : "DLGN(x,1)") | \(f1(32 / t)) | \(torchMs.map { f1(32000 / $0) } ?? "PyTorch: not available") | \(ratio) |")
@@ -166,4 +169,30 @@ func benchTrainKernels(_ o: Options) throws {
             }
         } } }
     }
+}
+
+/// BENCH_TRAIN_PHASES=1: wall time of one training step's phases (forward on a recording tape,
+/// backward, Adam), medians over the repeats, printed before the model's row.
+func trainPhases(_ net: GatedNetwork, _ x: Tensor, _ y: [Int], _ o: Options) throws {
+    var times: [[Double]] = [[], [], []]
+    var opt = Adam()
+    var params = net.parameters
+    try Parallel.$threadCount.withValue(o.threads) {
+        for r in 0...o.repeats {
+            let t0 = now()
+            let tape = Tape(weightCache: PackedWeightCache())
+            let out = try net.forward(on: tape, input: x, training: true)
+            let loss = try tape.crossEntropy(logits: out.logits, labels: y)
+            let t1 = now()
+            let g = try tape.backward(from: loss)
+            let t2 = now()
+            var named: [String: Tensor] = [:]
+            for (k, v) in out.parameters { if let gv = g[v] { named[k] = gv } }
+            try opt.step(&params, gradients: named, learningRate: 3e-4)
+            let t3 = now()
+            if r > 0 { times[0].append(t1 - t0); times[1].append(t2 - t1); times[2].append(t3 - t2) }
+        }
+    }
+    let med = times.map { $0.sorted()[$0.count / 2] * 1000 }
+    print("phases \(net.configuration): forward \(f1(med[0])) ms, backward \(f1(med[1])) ms, Adam \(f2(med[2])) ms")
 }
