@@ -16,8 +16,9 @@
 //
 // The copies hold a few images at a time ("rounds", a count fixed by the shape) so they stay small.
 // Determinism: workers own disjoint panels of C (a static split of X's panels); every C element is
-// summed over depth in the same order (round by round, KC block by block, FMA order inside the
-// micro-kernel), whatever the thread count.
+// summed over depth in the same order (image by image, KC block by block from each image's first
+// pixel, FMA order inside the micro-kernel), whatever the thread count — and in the same order as
+// the per-image path, so results are bit-identical to it (training runs reproduce exactly).
 
 extension Conv2D {
     /// True when the batched weight gradient computes C^T[K', Cout] = X · D^T (X in MR panels);
@@ -93,9 +94,9 @@ extension Conv2D {
                 }
             }
             // 2. acc += X · D^T over this round's depth, split over X's panels.
-            let depth = images * np
             let xOp = ChannelLastOperand(base: UnsafePointer(xP), segmentLength: cin, segmentOffsets: shiftOffsets)
             let dOp = ChannelLastOperand(base: UnsafePointer(dyT), segmentLength: cout, segmentOffsets: [0])
+            let blockStarts = (0..<images).flatMap { i in stride(from: 0, to: np, by: kc).map { i * np + $0 } }
             Parallel.forEachChunk(count: xPanels) { xr in
                 let xBlockPanels = xIsA ? GEMM.mc / mr : 8
                 let bufX = alignedFloats(Swift.min(xr.count, xBlockPanels) * xWidth * kc)
@@ -103,8 +104,10 @@ extension Conv2D {
                 let xOff = UnsafeMutablePointer<Int>.allocate(capacity: kc)
                 let dOff = UnsafeMutablePointer<Int>.allocate(capacity: kc)
                 defer { bufX.deallocate(); bufD.deallocate(); xOff.deallocate(); dOff.deallocate() }
-                for d0 in stride(from: 0, to: depth, by: kc) {
-                    let kcur = Swift.min(kc, depth - d0)
+                // Depth blocks start at every image (KC blocks within an image, from its first
+                // pixel): the same per-element sums, bit for bit, as one GEMM per image.
+                for d0 in blockStarts {
+                    let kcur = Swift.min(kc, np - d0 % np)
                     // Depth offsets: d -> (image, oy, ox) -> element offset of pixel (oy*sh, ox*sw).
                     var n = d0 / np, j = d0 % np
                     var oy = j / wout, ox = j % wout
