@@ -9,6 +9,9 @@
 //   bench train [--threads N] [--repeat R]
 //       training throughput (images/s) of paper B's C4GAP width 128 on 32x32x3, batch 32, Adam,
 //       as DNN and as DLGN(x,1), vs PyTorch (golden/bench/torch_train_bench.py).
+//       BENCH_TRAIN_PHASES=1 also prints each model's forward / backward / Adam wall times.
+//       On a machine shared with other jobs, `BENCH_CPU_TIME=1 ... --threads 1` (thread CPU time)
+//       is the steadier comparison between two builds.
 //   bench train-kernels [--threads N] [--repeat R]
 //       the conv kernels of one C4GAP-128 training step at batch 32, one by one (forward, input
 //       gradient, weight gradient batched and per image, bias gradient), ms and GFLOPS.
