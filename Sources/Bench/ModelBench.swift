@@ -9,6 +9,12 @@
 //   bench train [--threads N] [--repeat R]
 //       training throughput (images/s) of paper B's C4GAP width 128 on 32x32x3, batch 32, Adam,
 //       as DNN and as DLGN(x,1), vs PyTorch (golden/bench/torch_train_bench.py).
+//       BENCH_TRAIN_PHASES=1 also prints each model's forward / backward / Adam wall times.
+//       On a machine shared with other jobs, `BENCH_CPU_TIME=1 ... --threads 1` (thread CPU time)
+//       is the steadier comparison between two builds.
+//   bench train-kernels [--threads N] [--repeat R]
+//       the conv kernels of one C4GAP-128 training step at batch 32, one by one (forward, input
+//       gradient, weight gradient batched and per image, bias gradient), ms and GFLOPS.
 import Foundation
 import SIMDCore
 import Recipes
@@ -113,6 +119,9 @@ func benchTrain(_ o: Options) throws {
             if let failure { throw failure }
             return m
         }
+        if ProcessInfo.processInfo.environment["BENCH_TRAIN_PHASES"] == "1" {
+            try trainPhases(net, x, y, o)
+        }
         let torchMs = theirs.first { $0["variant"] as? String == name }?["median_ms"] as? Double
         let ratio = torchMs.map { f2(t * 1000 / $0) } ?? "n/a"
         print("| C4GAP-128 \(name == "dnn" ? "DNN" : "DLGN(x,1)") | \(f1(32 / t)) | \(torchMs.map { f1(32000 / $0) } ?? "PyTorch: not available") | \(ratio) |")
@@ -121,4 +130,72 @@ func benchTrain(_ o: Options) throws {
 
 func loadAverage() -> String {
     (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
+}
+
+// MARK: Training kernels one by one
+
+func benchTrainKernels(_ o: Options) throws {
+    print("C4GAP-128 conv kernels at batch 32 (32x32 maps), \(o.threads) threads, median of \(o.repeats)")
+    print("load average at start: \(loadAverage())")
+    print("| kernel | layer | ms | GFLOPS |")
+    print("|---|---|---|---|")
+    var rng = SeededRNG(seed: 4)
+    let layers = ProcessInfo.processInfo.environment["BENCH_CIN"].flatMap(Int.init).map { [$0] } ?? [3, 128]
+    for cin in layers {
+        let g = try Conv2D.geometry(input: [32, cin, 32, 32], weight: [128, cin, 3, 3], bias: [128], stride: 1, padding: 1)
+        let x = rng.normalTensor([32, cin, 32, 32]), w = rng.normalTensor([128, cin, 3, 3])
+        let dy = rng.normalTensor([32, 128, 32, 32])
+        var y = Tensor(zeros: [32, 128, 32, 32]), dx = Tensor(zeros: x.shape), dw = Tensor(zeros: w.shape)
+        var db = Tensor(zeros: [128])
+        let flops = 32 * g.flops
+        func row(_ name: String, _ body: () -> Void) {
+            if let only = ProcessInfo.processInfo.environment["BENCH_ONLY"], !name.contains(only) { return }
+            let t = Parallel.$threadCount.withValue(o.threads) { medianTime(o.repeats, body) }
+            print("| \(name) | Cin \(cin) | \(f2(t * 1000)) | \(name.hasPrefix("bias") ? "-" : f1(flops / t / 1e9)) |")
+        }
+        x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in dy.withUnsafeBufferPointer { dp in
+            let (xb, wb, db0) = (xp.baseAddress!, wp.baseAddress!, dp.baseAddress!)
+            y.withUnsafeMutableBufferPointer { yp in
+                row("forward") { Conv2D.forward(x: xb, batch: 32, weight: wb, bias: nil, g, y: yp.baseAddress!) }
+            }
+            if cin > 3 {
+                dx.withUnsafeMutableBufferPointer { p in
+                    row("input gradient") { Conv2D.inputGradient(dy: db0, batch: 32, weight: wb, g, dx: p.baseAddress!) }
+                }
+            }
+            dw.withUnsafeMutableBufferPointer { p in
+                row("weight gradient (batched)") { Conv2D.weightGradientBatched(dy: db0, x: xb, batch: 32, g, dw: p.baseAddress!) }
+                row("weight gradient (per image)") { Conv2D.weightGradientPerImage(dy: db0, x: xb, batch: 32, g, dw: p.baseAddress!) }
+            }
+            db.withUnsafeMutableBufferPointer { p in
+                row("bias gradient") { Conv2D.biasGradient(dy: db0, batch: 32, channels: 128, pixels: 1024, db: p.baseAddress!) }
+            }
+        } } }
+    }
+}
+
+/// BENCH_TRAIN_PHASES=1: wall time of one training step's phases (forward on a recording tape,
+/// backward, Adam), medians over the repeats, printed before the model's row.
+func trainPhases(_ net: GatedNetwork, _ x: Tensor, _ y: [Int], _ o: Options) throws {
+    var times: [[Double]] = [[], [], []]
+    var opt = Adam()
+    var params = net.parameters
+    try Parallel.$threadCount.withValue(o.threads) {
+        for r in 0...o.repeats {
+            let t0 = now()
+            let tape = Tape(weightCache: PackedWeightCache())
+            let out = try net.forward(on: tape, input: x, training: true)
+            let loss = try tape.crossEntropy(logits: out.logits, labels: y)
+            let t1 = now()
+            let g = try tape.backward(from: loss)
+            let t2 = now()
+            var named: [String: Tensor] = [:]
+            for (k, v) in out.parameters { if let gv = g[v] { named[k] = gv } }
+            try opt.step(&params, gradients: named, learningRate: 3e-4)
+            let t3 = now()
+            if r > 0 { times[0].append(t1 - t0); times[1].append(t2 - t1); times[2].append(t3 - t2) }
+        }
+    }
+    let med = times.map { $0.sorted()[$0.count / 2] * 1000 }
+    print("phases \(net.configuration): forward \(f1(med[0])) ms, backward \(f1(med[1])) ms, Adam \(f2(med[2])) ms")
 }

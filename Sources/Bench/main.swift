@@ -1,6 +1,6 @@
 // MARK: - bench: FMA peak, GEMM and ResNet50 convolutions vs PyTorch (same run, same threads)
 //
-//   bench conv|gemm|peak|all|pullback|train [--threads N] [--repeat R]   (pullback, train: ModelBench.swift)
+//   bench conv|gemm|peak|all|pullback|train|train-kernels [--threads N] [--repeat R]   (pullback, train: ModelBench.swift)
 //
 // Every time is the median (BENCH_STAT=min: the minimum) of R runs after one warm-up. PyTorch timings come from
 // golden/bench/torch_conv_bench.py, launched with $TORCH_PYTHON (default /tmp/torch-env/bin/python)
@@ -28,13 +28,13 @@ func parseOptions() -> Options {
     var o = Options()
     var args = Array(CommandLine.arguments.dropFirst())
     func fail(_ msg: String) -> Never {
-        FileHandle.standardError.write("bench: \(msg)\nusage: bench conv|gemm|peak|all|pullback|train [--threads N] [--repeat R]\n".data(using: .utf8)!)
+        FileHandle.standardError.write("bench: \(msg)\nusage: bench conv|gemm|peak|all|pullback|train|train-kernels [--threads N] [--repeat R]\n".data(using: .utf8)!)
         exit(2)
     }
     while !args.isEmpty {
         let a = args.removeFirst()
         switch a {
-        case "conv", "gemm", "peak", "all", "pullback", "train": o.mode = a
+        case "conv", "gemm", "peak", "all", "pullback", "train", "train-kernels": o.mode = a
         case "pullback-one":
             guard let arch = args.first else { fail("pullback-one needs an architecture") }
             o.mode = a; o.arch = arch; args.removeFirst()
@@ -276,6 +276,7 @@ do {
     case "pullback-one": try pullbackOne(o.arch, o); exit(0)
     case "pullback": benchPullback(o); exit(0)
     case "train": try benchTrain(o); exit(0)
+    case "train-kernels": try benchTrainKernels(o); exit(0)
     default: break
     }
 } catch {

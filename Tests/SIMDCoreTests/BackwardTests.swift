@@ -87,6 +87,40 @@ final class BackwardTests: XCTestCase {
         try checkPullback("mul(x, x) + x", [a]) { t, v in try t.add(t.mul(v[0], v[0]), v[0]) }
     }
 
+    /// softGate and gatedMul (paper B's soft gating): finite differences, and the fused pullback
+    /// gives the same bits as the composite mul(q_v, sigmoid(scale(q_f, beta))).
+    func testSoftGatePullbacks() throws {
+        var rng = SeededRNG(seed: 21)
+        let qv = rng.uniformTensor([2, 3, 5], bound: 1), qf = rng.uniformTensor([2, 3, 5], bound: 0.3)
+        try checkPullback("softGate", [qf]) { t, v in try t.softGate(v[0], beta: 4) }
+        try checkPullback("gatedMul", [qv, qf]) { t, v in
+            try t.gatedMul(v[0], gate: t.softGate(v[1], beta: 4), preActivation: v[1], beta: 4)
+        }
+        // Bit identity with the composite at paper B's beta = 10, on a big tensor (SIMD body + tail).
+        let a = rng.normalTensor([3, 7, 9, 11]), q = rng.normalTensor([3, 7, 9, 11], std: 0.2)
+        let dy = rng.normalTensor([3, 7, 9, 11])
+        func run(fused: Bool) throws -> [Tensor] {
+            let t = Tape()
+            let va = t.input(a, requiresGrad: true), vq = t.input(q, requiresGrad: true)
+            let z: Variable
+            if fused {
+                z = try t.gatedMul(va, gate: t.softGate(vq, beta: 10), preActivation: vq, beta: 10)
+            } else {
+                z = try t.mul(va, t.sigmoid(t.scale(vq, by: 10)))
+            }
+            let g = try t.backward(from: z, seed: dy)
+            return [t.value(z), g[va]!, g[vq]!]
+        }
+        let fused = try run(fused: true), composite = try run(fused: false)
+        for (f, c) in zip(fused, composite) { XCTAssertEqual(f.scalars, c.scalars, "fused gate vs composite, bit for bit") }
+        // A gate that is not softGate(preActivation) is refused.
+        let t = Tape()
+        let va = t.input(a, requiresGrad: true), vq = t.input(q, requiresGrad: true)
+        XCTAssertThrowsError(try t.gatedMul(va, gate: t.sigmoid(vq), preActivation: va, beta: 10)) {
+            XCTAssertTrue("\($0)".contains("gatedMul"), "\($0)")
+        }
+    }
+
     func testShapePullbacks() throws {
         var rng = SeededRNG(seed: 2)
         let a = rng.uniformTensor([2, 3, 2, 2], bound: 1), b = rng.uniformTensor([2, 1, 2, 2], bound: 1)

@@ -85,6 +85,63 @@ final class ConvTests: XCTestCase {
         }
     }
 
+    // MARK: Batched weight gradient
+
+    /// The batched weight gradient (one GEMM over the batch, channel-last packing) against the naive
+    /// Float loop and the per-image im2col path, over every conv case plus shapes that exercise both
+    /// orientations, several rounds of channel-last copies and C4GAP's layer shape.
+    func testBatchedWeightGradientMatchesNaive() throws {
+        var cases = Self.cases
+        cases.append(Case(n: 9, cin: 64, h: 36, w: 36, cout: 32, k: 3, stride: 1, pad: 1, kw: nil))   // 2 rounds
+        cases.append(Case(n: 3, cin: 128, h: 32, w: 32, cout: 128, k: 3, stride: 1, pad: 1, kw: nil)) // C4GAP-128 layer
+        cases.append(Case(n: 3, cin: 3, h: 32, w: 32, cout: 128, k: 3, stride: 1, pad: 1, kw: nil))   // C4GAP first layer
+        var worst: Float = 0
+        var orientations = Set<Bool>()
+        for (i, c) in cases.enumerated() {
+            var rng = SeededRNG(seed: UInt64(300 + i))
+            let g = try Conv2D.geometry(input: [c.n, c.cin, c.h, c.w], weight: weightShape(c), bias: nil, stride: c.stride, padding: c.pad)
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            let dy = rng.uniformTensor([c.n, c.cout, g.outHeight, g.outWidth], bound: 1)
+            var fast = Tensor(zeros: weightShape(c)), naive = fast, perImage = fast
+            x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dp in
+                fast.withUnsafeMutableBufferPointer { Conv2D.weightGradientBatched(dy: dp.baseAddress!, x: xp.baseAddress!, batch: c.n, g, dw: $0.baseAddress!) }
+                naive.withUnsafeMutableBufferPointer { Conv2D.naiveWeightGradient(dy: dp.baseAddress!, x: xp.baseAddress!, batch: c.n, g, dw: $0.baseAddress!) }
+                perImage.withUnsafeMutableBufferPointer { Conv2D.weightGradientPerImage(dy: dp.baseAddress!, x: xp.baseAddress!, batch: c.n, g, dw: $0.baseAddress!) }
+            } }
+            let depth = Float(c.n * g.outPixels)
+            let d = fast.maxAbsDifference(naive), e = fast.maxAbsDifference(perImage)
+            orientations.insert(Conv2D.weightGradientXIsA(g))
+            print("batched dw case \(i) x\(x.shape) w\(weightShape(c)) s\(c.stride) p\(c.pad) xIsA \(Conv2D.weightGradientXIsA(g)) rounds \((c.n + Conv2D.weightGradientRoundImages(g, batch: c.n) - 1) / Conv2D.weightGradientRoundImages(g, batch: c.n)): max diff vs naive \(d), vs per-image GEMM \(e) (bit-identical expected)")
+            XCTAssertLessThan(d, 2e-6 * depth.squareRoot() * 10, "batched vs naive, case \(i)")
+            XCTAssertEqual(fast.scalars, perImage.scalars, "batched vs per-image, bit for bit, case \(i)")
+            worst = max(worst, d)
+        }
+        XCTAssertEqual(orientations, [true, false], "both GEMM orientations exercised")
+        print("batched weight gradient vs naive, worst max diff \(worst)")
+    }
+
+    func testBatchedWeightGradientThreadCountIndependence() throws {
+        var rng = SeededRNG(seed: 9)
+        for c in [Case(n: 9, cin: 64, h: 36, w: 36, cout: 32, k: 3, stride: 1, pad: 1, kw: nil),
+                  Case(n: 4, cin: 128, h: 16, w: 16, cout: 128, k: 3, stride: 1, pad: 1, kw: nil),
+                  Self.cases[5], Self.cases[8]] {
+            let g = try Conv2D.geometry(input: [c.n, c.cin, c.h, c.w], weight: weightShape(c), bias: nil, stride: c.stride, padding: c.pad)
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            let dy = rng.uniformTensor([c.n, c.cout, g.outHeight, g.outWidth], bound: 1)
+            func run() -> [Float] {
+                var dw = Tensor(zeros: weightShape(c))
+                x.withUnsafeBufferPointer { xp in dy.withUnsafeBufferPointer { dp in
+                    dw.withUnsafeMutableBufferPointer { Conv2D.weightGradientBatched(dy: dp.baseAddress!, x: xp.baseAddress!, batch: c.n, g, dw: $0.baseAddress!) }
+                } }
+                return dw.scalars
+            }
+            let one = Parallel.$threadCount.withValue(1) { run() }
+            for t in [2, 3, 5] {
+                XCTAssertEqual(one, Parallel.$threadCount.withValue(t) { run() }, "batched dw, 1 vs \(t) threads, \(weightShape(c))")
+            }
+        }
+    }
+
     // MARK: Finite differences through the tape
 
     /// Central differences of L = sum(seed * f(inputs)) (Double sum) vs the tape's pullback.

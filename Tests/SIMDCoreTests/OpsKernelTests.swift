@@ -186,6 +186,37 @@ final class OpsKernelTests: XCTestCase {
         XCTAssertEqual(Softmax.forward(big, log: false).scalars[0], 1 / (1 + exp(-1)), accuracy: 1e-6)
     }
 
+    /// Soft-gate kernels (fast, SIMD + threads) against plain loops (Double).
+    func testSoftGateKernelsMatchNaive() {
+        var rng = SeededRNG(seed: 31)
+        let a = rng.normalTensor([5, 8, 65, 33]), q = rng.normalTensor([5, 8, 65, 33], std: 0.3)
+        let dy = rng.normalTensor([5, 8, 65, 33])
+        let s = Elementwise.softGate(q, beta: 10)
+        let dGate = s.maxAbsDifference(Elementwise.naiveSoftGate(q, beta: 10))
+        let fast = Elementwise.gatedProductBackward(dy, value: a, gate: s, beta: 10, needValue: true, needPreActivation: true)
+        let naive = Elementwise.naiveGatedProductBackward(dy, value: a, gate: s, beta: 10)
+        let dv = fast.value!.maxAbsDifference(naive.value), dq = fast.preActivation!.maxAbsDifference(naive.preActivation)
+        let onlyQ = Elementwise.gatedProductBackward(dy, value: a, gate: s, beta: 10, needValue: false, needPreActivation: true)
+        let onlyV = Elementwise.gatedProductBackward(dy, value: a, gate: s, beta: 10, needValue: true, needPreActivation: false)
+        let dsb = Elementwise.softGateBackward(dy, gate: s, beta: 10)
+            .maxAbsDifference(Tensor(shape: dy.shape, scalars: (0..<dy.count).map { dy.scalars[$0] * s.scalars[$0] * (1 - s.scalars[$0]) * 10 }))
+        print("soft gate vs naive: gate \(dGate), backward value \(dv), pre-activation \(dq), softGateBackward \(dsb)")
+        XCTAssertLessThan(dGate, 1e-6)
+        XCTAssertLessThan(dv, 1e-6)
+        XCTAssertLessThan(dq, 1e-5)
+        XCTAssertLessThan(dsb, 1e-5)
+        XCTAssertNil(onlyQ.value); XCTAssertEqual(onlyQ.preActivation, fast.preActivation)
+        XCTAssertNil(onlyV.preActivation); XCTAssertEqual(onlyV.value, fast.value)
+        // Same bits for any thread count.
+        func run() -> [Tensor] {
+            let r = Elementwise.gatedProductBackward(dy, value: a, gate: s, beta: 10, needValue: true, needPreActivation: true)
+            return [Elementwise.softGate(q, beta: 10), r.value!, r.preActivation!, Elementwise.softGateBackward(dy, gate: s, beta: 10)]
+        }
+        let one = Parallel.$threadCount.withValue(1) { run() }
+        XCTAssertEqual(one, Parallel.$threadCount.withValue(2) { run() })
+        XCTAssertEqual(one, Parallel.$threadCount.withValue(3) { run() })
+    }
+
     /// Results are bit-identical for 1 and 2 worker threads.
     func testThreadCountIndependence() {
         var rng = SeededRNG(seed: 15)

@@ -18,8 +18,9 @@
 //
 // Hard gates: 1[q_f > 0] enters the value network as a constant (`tape.input`, no gradient), so no
 // gradient flows into the feature network through a hard gate (its derivative is 0 almost
-// everywhere anyway). Soft gates are differentiable: sigmoid(scale(q_f, by: beta)) on the tape, and
-// both networks train together (DGN/DLGN from scratch in paper B).
+// everywhere anyway). Soft gates are differentiable: softGate(q_f, beta) = sigmoid(beta q_f) on the
+// tape, applied with gatedMul (its pullback reaches q_v and q_f in one pass), and both networks train
+// together (DGN/DLGN from scratch in paper B).
 //
 // Parameters are `[String: Tensor]` named like PyTorch state dicts: "layers.0.weight" for the DNN,
 // "feature.layers.0.weight" / "value.layers.0.weight" for gated networks, "feature.shallow.3.weight"
@@ -230,12 +231,14 @@ public struct GatedNetwork {
         }
         let xf = tape.input(featureInput)
         var gates: [Variable?] = Array(repeating: nil, count: architecture.gatedLayerCount)
+        var gatePre: [Variable?] = gates   // the q_f each gate was made from
         if variant == .dgn || variant == .dlgn {
             pass.prefix = "feature."
             let linearFeatures = variant == .dlgn
             _ = try architecture.forward(pass, xf, head: false) { l, q in
                 pre.append(q)
                 gates[l] = try makeGate(tape, q)
+                gatePre[l] = q
                 return linearFeatures ? q : try tape.relu(q)
             }
         }
@@ -251,6 +254,7 @@ public struct GatedNetwork {
                 let qf = try shallowFeature(pass, l, xf, like: q)
                 shallowPre[l] = qf
                 gates[l] = try makeGate(tape, qf)
+                gatePre[l] = qf
             }
             guard let g = gates[l] else {
                 throw EngineError(op: "GatedNetwork", "internal: no gate for feature layer \(l)")
@@ -258,6 +262,10 @@ public struct GatedNetwork {
             guard tape.shape(g) == tape.shape(q) else {
                 throw EngineError.shapeMismatch("GatedNetwork (permutation \(configuration.permutation ?? []))", tape.shape(g), tape.shape(q),
                                                 expected: "gates of feature layer \(l) shaped like value layer \(m)")
+            }
+            if case .soft(let beta) = configuration.gate, let qf = gatePre[l] {
+                // q * sigmoid(beta q_f) with a one-pass pullback to q and q_f (same bits as mul).
+                return try tape.gatedMul(q, gate: g, preActivation: qf, beta: beta)
             }
             return try tape.mul(q, g)
         }!
@@ -272,7 +280,7 @@ public struct GatedNetwork {
             let v = tape.value(q)
             return tape.input(Tensor(shape: v.shape, scalars: v.scalars.map { $0 > 0 ? 1 : 0 }))
         case .soft(let beta):
-            return try tape.sigmoid(try tape.scale(q, by: beta))
+            return try tape.softGate(q, beta: beta)   // = sigmoid(scale(q, by: beta)), one pass
         }
     }
 

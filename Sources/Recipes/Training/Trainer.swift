@@ -221,7 +221,9 @@ public struct Trainer<O: Optimizer> {
 
     /// One optimizer step on a batch; returns the batch loss and the number of correct predictions.
     public mutating func step<M: TrainableModel>(_ model: inout M, _ x: Tensor, _ y: [Int], learningRate: Float) throws -> (Float, Int) {
-        let tape = Tape()
+        // The weights are constant during one step: a per-step cache packs each conv weight's GEMM
+        // panels once (forward and input gradient) instead of once per image (same bits).
+        let tape = Tape(weightCache: PackedWeightCache())
         let out = try model.trainingForward(on: tape, input: x, training: true)
         let loss = try Trainer.loss(tape, out.logits, y, configuration.loss)
         let grads = try tape.backward(from: loss)

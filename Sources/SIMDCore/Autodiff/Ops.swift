@@ -30,6 +30,39 @@ extension Tape {
         }
     }
 
+    // MARK: Soft gates (paper B)
+
+    /// softGate: q [any] -> s = sigmoid(beta * q) [same]. Backward dq = dy * s * (1 - s) * beta.
+    /// Bit for bit `sigmoid(scale(q, by: beta))` in one node and one pass.
+    ///
+    /// ```swift
+    /// let g = try tape.softGate(qf, beta: 10)
+    /// let z = try tape.gatedMul(qv, gate: g, preActivation: qf, beta: 10)
+    /// ```
+    public func softGate(_ q: Variable, beta: Float) throws -> Variable {
+        let s = Elementwise.softGate(value(q), beta: beta)
+        return record(s, inputs: [q]) { dy, _ in [Elementwise.softGateBackward(dy, gate: s, beta: beta)] }
+    }
+
+    /// gatedMul: value pre-activation a [S], gate = softGate(q, beta) [S] -> a * gate [S].
+    /// The pullback goes straight to `value` and `preActivation` in one pass (the same operations
+    /// as `mul(value, gate)` followed by the gate's pullback, without materialising the gate's
+    /// gradient); `gate` itself receives no gradient from this node. `gate` must be the
+    /// `softGate(preActivation, beta:)` node (checked).
+    public func gatedMul(_ a: Variable, gate: Variable, preActivation q: Variable, beta: Float) throws -> Variable {
+        try sameShape("gatedMul", a, gate)
+        try sameShape("gatedMul", gate, q)
+        guard nodes[gate.id].inputs == [q.id] else {
+            throw EngineError(op: "gatedMul", "gate (variable \(gate.id)) must be softGate(preActivation) of variable \(q.id)")
+        }
+        let av = value(a), s = value(gate)
+        return record(Elementwise.mul(av, s), inputs: [a, q]) { dy, needs in
+            let r = Elementwise.gatedProductBackward(dy, value: av, gate: s, beta: beta,
+                                                     needValue: needs[0], needPreActivation: needs[1])
+            return [r.value, r.preActivation]
+        }
+    }
+
     // MARK: Elementwise
 
     /// add: a [S], b [S] -> [S] (residual connections). Backward: dy to both.

@@ -16,7 +16,7 @@ extension Tape {
         let xv = value(x), wv = value(weight), bv = bias.map { value($0) }
         let g = try Conv2D.geometry(input: xv.shape, weight: wv.shape, bias: bv?.shape, stride: stride, padding: padding)
         let batch = xv.shape[0]
-        var y = Tensor(zeros: [batch, g.outChannels, g.outHeight, g.outWidth])
+        var y = Tensor.uninitialized([batch, g.outChannels, g.outHeight, g.outWidth])   // overwritten by forward
         let cache = weightCache
         xv.withUnsafeBufferPointer { xp in
             y.withUnsafeMutableBufferPointer { yp in
@@ -29,7 +29,7 @@ extension Tape {
             var grads = [Tensor?](repeating: nil, count: needs.count)
             dy.withUnsafeBufferPointer { dp in
                 if needs[0] {
-                    var dx = Tensor(zeros: xv.shape)
+                    var dx = Tensor.uninitialized(xv.shape)   // overwritten by inputGradient
                     dx.withUnsafeMutableBufferPointer { xp in
                         Conv2D.inputGradient(dy: dp.baseAddress!, batch: batch, weight: wv.scalars, g,
                                              dx: xp.baseAddress!, cache: cache)
@@ -37,7 +37,7 @@ extension Tape {
                     grads[0] = dx
                 }
                 if needs[1] {
-                    var dw = Tensor(zeros: wv.shape)
+                    var dw = Tensor.uninitialized(wv.shape)   // overwritten by weightGradient
                     xv.withUnsafeBufferPointer { xp in
                         dw.withUnsafeMutableBufferPointer { wp in
                             Conv2D.weightGradient(dy: dp.baseAddress!, x: xp.baseAddress!, batch: batch, g, dw: wp.baseAddress!)

@@ -101,7 +101,8 @@ public final class Tape {
             let gin = pb(g, needs)
             for (k, i) in inputs.enumerated() where needs[k] {
                 guard let gi = gin[k] else { continue }
-                if let acc = grads[i] { grads[i] = Tape.add(acc, gi) } else { grads[i] = gi }
+                // Fan-in (e.g. a DLGN pre-activation feeding a conv and a gate): SIMD, both cores.
+                if let acc = grads[i] { grads[i] = Elementwise.add(acc, gi) } else { grads[i] = gi }
             }
             if id != output.id { grads[id] = nil }   // free intermediate gradients early
         }
@@ -111,14 +112,6 @@ public final class Tape {
     /// Gradient of the scalar `output` (shape [] or [1]).
     public func backward(from output: Variable) throws -> Gradients {
         try backward(from: output, seed: Tensor(shape: shape(output), repeating: 1))
-    }
-
-    static func add(_ a: Tensor, _ b: Tensor) -> Tensor {
-        var r = a
-        r.withUnsafeMutableBufferPointer { rp in
-            b.withUnsafeBufferPointer { bp in for i in 0..<rp.count { rp[i] += bp[i] } }
-        }
-        return r
     }
 }
 

@@ -10,8 +10,11 @@
 //   dx = col2im(w^T · dy)                stride 1 (pad <= k-1): instead a forward conv of dy with the
 //                                        flipped, channel-transposed kernel and padding k-1-p (same
 //                                        fast path, no col buffer); 1x1 stride 1: dx = w^T · dy.
-//   dw += dy · col^T,  db += rowsum(dy)  col materialised once per image (training nets are small).
-// Batches run image by image (each GEMM uses all workers), in image order: deterministic.
+//   dw = sum_n dy_n · col_n^T            ONE GEMM over the batch (depth N*Hout*Wout), operands packed
+//                                        from channel-last copies (ConvWeightGradient.swift).
+//   db = rowsum(dy)
+// Forward and input gradient run image by image (each GEMM uses all workers), in image order:
+// deterministic.
 
 /// 2-D convolution kernels (groups = 1), PyTorch semantics and layouts.
 ///
@@ -276,9 +279,17 @@ public enum Conv2D {
         return (dw, db)
     }
 
-    /// dw[Cout, K] = sum over images of dy[Cout, HWout] · col^T (overwrites dw).
+    /// dw[Cout, K] = sum over images of dy[Cout, HWout] · col^T (overwrites dw): one GEMM over the
+    /// whole batch (ConvWeightGradient.swift).
     public static func weightGradient(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
                                       _ g: ConvGeometry, dw: UnsafeMutablePointer<Float>) {
+        weightGradientBatched(dy: dy, x: x, batch: batch, g, dw: dw)
+    }
+
+    /// The previous path, image by image: im2col, then dw += dy_n · col^T (a GEMM per image).
+    /// Kept as a second reference for tests and benchmarks.
+    public static func weightGradientPerImage(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
+                                              _ g: ConvGeometry, dw: UnsafeMutablePointer<Float>) {
         let np = g.outPixels
         let col: UnsafeMutablePointer<Float>? = g.isPointwise ? nil : .allocate(capacity: g.k * np)
         defer { col?.deallocate() }
@@ -298,7 +309,9 @@ public enum Conv2D {
                                     db: UnsafeMutablePointer<Float>) {
         Parallel.forEachChunk(count: channels) { chans in
             for c in chans {
-                // Safe: db[c] is written only by the worker owning channel c.
+                // Safe: db[c] is written only by the worker owning channel c. (Sequential on
+                // purpose: a 16-lane version changes the bits of every training run; it costs
+                // ~0.3% of a C4GAP step.)
                 var s: Float = 0
                 for img in 0..<batch {
                     let p = dy + (img * channels + c) * pixels

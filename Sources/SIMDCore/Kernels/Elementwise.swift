@@ -1,6 +1,6 @@
 // MARK: - Elementwise kernels
 //
-// add, mul, scale, channel affine, ReLU (forward and gated backward), sigmoid.
+// add, mul, scale, channel affine, ReLU (forward and gated backward), soft gates, sigmoid.
 // Fast path: SIMD16<Float> over contiguous memory, split into static chunks by Parallel; the tail
 // (count % 16) is scalar. Each fast kernel has a plain `naive...` twin used by the tests.
 // Every output element depends only on the same input elements, so results do not depend on the
@@ -55,7 +55,7 @@ public enum Elementwise {
     }
 
     static func unary(_ x: Tensor, _ vf: (SIMD16<Float>) -> SIMD16<Float>, _ sf: (Float) -> Float) -> Tensor {
-        var y = Tensor(zeros: x.shape)
+        var y = Tensor.uninitialized(x.shape)   // every element is written by map
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in map(xp, into: yp, vf, sf) } }
         return y
     }
@@ -63,7 +63,7 @@ public enum Elementwise {
     static func binary(_ a: Tensor, _ b: Tensor, _ vf: (SIMD16<Float>, SIMD16<Float>) -> SIMD16<Float>,
                        _ sf: (Float, Float) -> Float) -> Tensor {
         precondition(a.count == b.count, "Elementwise: \(a.shape) vs \(b.shape)")
-        var y = Tensor(zeros: a.shape)
+        var y = Tensor.uninitialized(a.shape)   // every element is written by zip
         a.withUnsafeBufferPointer { ap in b.withUnsafeBufferPointer { bp in
             y.withUnsafeMutableBufferPointer { yp in zip(ap, bp, into: yp, vf, sf) } } }
         return y
@@ -144,6 +144,74 @@ public enum Elementwise {
     }
     public static func naiveReluBackward(_ dy: Tensor, z: Tensor, gate: Gate) -> Tensor {
         Tensor(shape: z.shape, scalars: (0..<z.count).map { dy.scalars[$0] * gate.derivative(z.scalars[$0]) })
+    }
+
+    // MARK: Soft gates (paper B: DGN / DLGN)
+
+    /// s = sigmoid(beta * q): a soft gate. The same operations, bit for bit, as sigmoid(scale(q, beta)).
+    ///
+    /// ```swift
+    /// let s = Elementwise.softGate(qf, beta: 10)
+    /// ```
+    public static func softGate(_ q: Tensor, beta: Float) -> Tensor {
+        unary(q, { FastMath.sigmoid($0 * beta) }, { FastMath.sigmoid($0 * beta) })
+    }
+    public static func naiveSoftGate(_ q: Tensor, beta: Float) -> Tensor {
+        Tensor(shape: q.shape, scalars: q.scalars.map { Float(1 / (1 + Foundation.exp(-Double($0 * beta)))) })
+    }
+
+    /// dq = dy * s * (1 - s) * beta for s = softGate(q, beta): sigmoid's then scale's pullback, in
+    /// their order ((dy * s) * (1 - s)) * beta.
+    public static func softGateBackward(_ dy: Tensor, gate s: Tensor, beta: Float) -> Tensor {
+        binary(dy, s, { g, v in g * v * (1 - v) * beta }, { g, v in g * v * (1 - v) * beta })
+    }
+
+    /// The pullback of z = a * s with s = softGate(q, beta), in one pass:
+    ///   da = dy * s,   dq = ((dy * a) * s * (1 - s)) * beta
+    /// (the same operations as mul's pullback followed by the gate's, without the intermediate
+    /// gate gradient). Either output may be skipped.
+    public static func gatedProductBackward(_ dy: Tensor, value a: Tensor, gate s: Tensor, beta: Float,
+                                            needValue: Bool, needPreActivation: Bool) -> (value: Tensor?, preActivation: Tensor?) {
+        precondition(dy.count == a.count && a.count == s.count, "gatedProductBackward: \(dy.shape) \(a.shape) \(s.shape)")
+        if !needPreActivation { return (needValue ? mul(dy, s) : nil, nil) }
+        var da = needValue ? Tensor.uninitialized(dy.shape) : Tensor(zeros: [0])
+        var dq = Tensor.uninitialized(dy.shape)
+        let n = dy.count
+        guard n > 0 else { return (needValue ? da : nil, dq) }
+        dy.withUnsafeBufferPointer { gp in a.withUnsafeBufferPointer { ap in s.withUnsafeBufferPointer { sp in
+            da.withUnsafeMutableBufferPointer { dap in dq.withUnsafeMutableBufferPointer { dqp in
+                let (g, av, sv, o2) = (gp.baseAddress!, ap.baseAddress!, sp.baseAddress!, dqp.baseAddress!)
+                let o1 = needValue ? dap.baseAddress : nil   // (an empty array still has a base address)
+                typealias V = SIMD16<Float>
+                let vb = V(repeating: beta), one = V(repeating: 1)
+                Parallel.forEachChunk(count: (n + 15) / 16, minChunk: minChunk / 16) { blocks in
+                    // Safe: this worker owns elements of its blocks in both outputs.
+                    let lo = blocks.lowerBound * 16, hi = Swift.min(blocks.upperBound * 16, n)
+                    var i = lo
+                    while i + 16 <= hi {
+                        let gv = UnsafeRawPointer(g + i).loadUnaligned(as: V.self)
+                        let x = UnsafeRawPointer(av + i).loadUnaligned(as: V.self)
+                        let v = UnsafeRawPointer(sv + i).loadUnaligned(as: V.self)
+                        if let o1 { UnsafeMutableRawPointer(o1 + i).storeBytes(of: gv * v, as: V.self) }
+                        UnsafeMutableRawPointer(o2 + i).storeBytes(of: gv * x * v * (one - v) * vb, as: V.self)
+                        i += 16
+                    }
+                    while i < hi {
+                        if let o1 { o1[i] = g[i] * sv[i] }
+                        o2[i] = g[i] * av[i] * sv[i] * (1 - sv[i]) * beta
+                        i += 1
+                    }
+                }
+            } }
+        } } }
+        return (needValue ? da : nil, dq)
+    }
+
+    public static func naiveGatedProductBackward(_ dy: Tensor, value a: Tensor, gate s: Tensor, beta: Float) -> (value: Tensor, preActivation: Tensor) {
+        (Tensor(shape: dy.shape, scalars: (0..<dy.count).map { dy.scalars[$0] * s.scalars[$0] }),
+         Tensor(shape: dy.shape, scalars: (0..<dy.count).map {
+            let v = Double(s.scalars[$0]); return Float(Double(dy.scalars[$0]) * Double(a.scalars[$0]) * v * (1 - v) * Double(beta))
+         }))
     }
 
     // MARK: Sigmoid

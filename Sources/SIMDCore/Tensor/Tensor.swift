@@ -32,6 +32,13 @@ public struct Tensor: Equatable, Sendable {
 
     public init(zeros shape: [Int]) { self.init(shape: shape, repeating: 0) }
 
+    /// A tensor whose scalars are left unset, for kernels that overwrite every one of them (skips
+    /// zeroing megabytes that are written again at once).
+    static func uninitialized(_ shape: [Int]) -> Tensor {
+        let n = shape.reduce(1, *)
+        return Tensor(shape: shape, scalars: [Float](unsafeUninitializedCapacity: n) { _, count in count = n })
+    }
+
     /// A scalar (rank-0) tensor.
     public init(scalar: Float) { self.init(shape: [], scalars: [scalar]) }
 
