@@ -53,6 +53,28 @@ final class GEMMTests: XCTestCase {
         } }
     }
 
+    func testEdgeMicroKernelMatchesFullKernelRows() {
+        // The 2-row edge kernel gives, bit for bit, the first rows of the 6-row kernel's tile and
+        // leaves the other rows alone.
+        let kc = 300
+        let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: kc * 32 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 32)
+        defer { a.deallocate(); b.deallocate() }
+        var rng = SeededRNG(seed: 9)
+        for i in 0..<(kc * 6) { a[i] = rng.uniform(-1, 1) }
+        for i in 0..<(kc * 32) { b[i] = rng.uniform(-1, 1) }
+        for accumulate in [false, true] {
+            var full = [Float](repeating: 0.5, count: 6 * 32)
+            full.withUnsafeMutableBufferPointer { GEMM.microKernel6x32(kc, a, b, $0.baseAddress!, 32, accumulate) }
+            for rows in 1...2 {
+                var edge = [Float](repeating: 0.5, count: 6 * 32)
+                edge.withUnsafeMutableBufferPointer { GEMM.microKernel2x32(kc, a, b, $0.baseAddress!, 32, accumulate, rows: rows) }
+                XCTAssertEqual(Array(edge[0..<(rows * 32)]), Array(full[0..<(rows * 32)]), "rows \(rows)")
+                XCTAssertTrue(edge[(rows * 32)...].allSatisfy { $0 == 0.5 }, "rows past \(rows) written")
+            }
+        }
+    }
+
     func testWindowMicroKernelSingleTile() {
         // The window micro-kernel reads B row p as the 32 floats at b + offsets[p]: unaligned,
         // overlapping windows of one buffer (as in a padded image), overwrite and accumulate.

@@ -275,7 +275,11 @@ public enum GEMM {
                             if transposeC {
                                 // Safe: this worker owns rows `rows` and columns `cols` of the
                                 // (logical) product, i.e. these transposed C positions.
-                                microKernel6x32(kcur, ap, bp, scratch + (ic - rows.lowerBound + ir) * ldS + jr, ldS, acc)
+                                let sp = scratch + (ic - rows.lowerBound + ir) * ldS + jr
+                                // A last panel of one or two rows (7x7 maps: 49 = 8*6 + 1 pixels)
+                                // takes the 2-row kernel: a full 6-row tile would waste 5/6 of it.
+                                if mh <= 2 { microKernel2x32(kcur, ap, bp, sp, ldS, acc, rows: mh) }
+                                else { microKernel6x32(kcur, ap, bp, sp, ldS, acc) }
                                 continue
                             }
                             let cp = c + (ic + ir) * ldc + jc + jr
@@ -345,6 +349,41 @@ public enum GEMM {
         }
         put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
         put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+    }
+}
+
+extension GEMM {
+    /// C[rows,32] (+)= Apanel[kc][6] · Bpanel[kc][32] for the first `rows` (1 or 2) rows of an MR
+    /// panel: the edge of a product whose row count leaves 1-2 rows in its last panel. Per element
+    /// the same FMA order as `microKernel6x32`, so results do not depend on which kernel ran.
+    @inline(never)
+    public static func microKernel2x32(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool, rows: Int) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
+        var ap = a
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let b0 = bp.load(as: V.self)
+            let b1 = bp.load(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            ap += 6
+            bp += 128
+        }
+        let cr = UnsafeMutableRawPointer(c)
+        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
+            let p = cr + row * ldc * 4
+            if accumulate {
+                p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
+                p.storeBytes(of: p.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
+            } else {
+                p.storeBytes(of: v0, as: V.self)
+                p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
+            }
+        }
+        put(0, c00, c01)
+        if rows > 1 { put(1, c10, c11) }
     }
 }
 
