@@ -33,7 +33,7 @@ final class ConvTests: XCTestCase {
         Case(n: 1, cin: 30, h: 28, w: 29, cout: 14, k: 3, stride: 1, pad: 1, kw: nil),  // 21: K = 270 > KC
         Case(n: 1, cin: 2, h: 5, w: 30, cout: 200, k: 3, stride: 1, pad: 1, kw: nil),   // 22: M = 200 > MC
         // Small maps with many output channels: the transposed product is split by columns and
-        // its A operand (the column matrix) is packed once, shared by the workers (SharedPanels).
+        // its A operand (the column matrix) is packed once, shared by the workers (PackedPanels).
         Case(n: 1, cin: 8, h: 7, w: 7, cout: 260, k: 3, stride: 1, pad: 1, kw: nil),    // 23: K = 72
         Case(n: 2, cin: 40, h: 9, w: 8, cout: 300, k: 3, stride: 2, pad: 1, kw: nil),   // 24: K = 360 > KC
     ]

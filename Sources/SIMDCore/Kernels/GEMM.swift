@@ -173,9 +173,9 @@ public enum GEMM {
                 && a2.prepacked(i0: 0, k0: 0, kc: Swift.min(kc, k)) == nil {
                 // Every worker would pack all of op(B)^T (e.g. the column matrix of a 14x14 map,
                 // 2304 x 196): pack it once, all workers sharing the packing, then share the panels.
-                let shared = SharedPanels(m: n, k: k, packer: a2)
+                let shared = PackedPanels(m: n, k: k, asB: false, packer: a2)
                 withExtendedLifetime(shared) {
-                    partitioned(m: n, n: m, k: k, a: SharedPackA(fallback: a2, panels: shared), b: b2, c: c, ldc: ldc,
+                    partitioned(m: n, n: m, k: k, a: PrepackedA(fallback: a2, panels: shared), b: b2, c: c, ldc: ldc,
                                 accumulate: accumulate, transposeC: true)
                 }
             } else {
@@ -312,6 +312,18 @@ public enum GEMM {
 
     // MARK: Micro-kernel
 
+    /// Writes (or adds into) 32 floats of one tile row at `p`: the tail shared by the micro-kernels.
+    @inline(__always)
+    static func storeTileRow(_ p: UnsafeMutableRawPointer, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, accumulate: Bool) {
+        if accumulate {
+            p.storeBytes(of: p.loadUnaligned(as: SIMD16<Float>.self) + v0, as: SIMD16<Float>.self)
+            p.storeBytes(of: p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self) + v1, toByteOffset: 64, as: SIMD16<Float>.self)
+        } else {
+            p.storeBytes(of: v0, as: SIMD16<Float>.self)
+            p.storeBytes(of: v1, toByteOffset: 64, as: SIMD16<Float>.self)
+        }
+    }
+
     /// C[6,32] (+)= Apanel[kc][6] · Bpanel[kc][32]. `a` holds 6 values per k, `b` 32 values per k
     /// (64-byte aligned). 12 `SIMD16<Float>` accumulators; `addProduct` lowers to `vfmadd231ps zmm`.
     /// Kept out of line: see the header comment.
@@ -338,14 +350,7 @@ public enum GEMM {
         let cr = UnsafeMutableRawPointer(c)
         let rs = ldc * 4
         @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            let p = cr + row * rs
-            if accumulate {
-                p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
-                p.storeBytes(of: p.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
-            } else {
-                p.storeBytes(of: v0, as: V.self)
-                p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
-            }
+            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
         }
         put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
         put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
@@ -373,14 +378,7 @@ extension GEMM {
         }
         let cr = UnsafeMutableRawPointer(c)
         @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            let p = cr + row * ldc * 4
-            if accumulate {
-                p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
-                p.storeBytes(of: p.loadUnaligned(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
-            } else {
-                p.storeBytes(of: v0, as: V.self)
-                p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
-            }
+            GEMM.storeTileRow(cr + row * ldc * 4, v0, v1, accumulate: accumulate)
         }
         put(0, c00, c01)
         if rows > 1 { put(1, c10, c11) }
@@ -566,21 +564,27 @@ struct MatrixPackB: GEMMPackB {
     }
 }
 
-// MARK: - Shared packing
+// MARK: - Packed panels
 
-/// All MR panels of op(A) (every KC block), packed once by all workers together: for a product
-/// split by columns, where each worker would otherwise pack the whole of A itself. Same layout and
-/// values as `PackedPanels`: block pc starts at `pc * paddedRows`, panel i0 at `i0 * kcur` in it.
-final class SharedPanels {
-    let m: Int, k: Int, paddedRows: Int
+/// One matrix op(A) [M, K] packed whole, every KC block: MR panels of its rows, or (`asB`) NR
+/// panels of its transpose for the transposed product. Block pc starts at `pc * paddedRows`, the
+/// panel of row i0 at `i0 * kcur` inside it: exactly what `pack` / `packTransposedAsB` would write
+/// for that block, so a GEMM served from these panels gives the same bits. All workers pack
+/// together. Used for constant weights (`PackedWeightCache`) and, in `run`, for an operand every
+/// worker would otherwise pack in full.
+final class PackedPanels {
+    let m: Int, k: Int, asB: Bool
+    let paddedRows: Int
     let base: UnsafeMutablePointer<Float>
+    var byteCount: Int { paddedRows * k * 4 }
 
-    init<PA: GEMMPackA>(m: Int, k: Int, packer: PA) {
-        self.m = m; self.k = k
-        paddedRows = GEMM.roundUp(m, GEMM.mr)
+    init<PA: GEMMPackA>(m: Int, k: Int, asB: Bool, packer: PA) {
+        self.m = m; self.k = k; self.asB = asB
+        let width = asB ? GEMM.nr : GEMM.mr
+        paddedRows = GEMM.roundUp(m, width)
         base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, paddedRows * k) * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: Swift.max(1, paddedRows * k))
-        let blocks = (k + GEMM.kc - 1) / GEMM.kc, panels = paddedRows / GEMM.mr
+        let blocks = (k + GEMM.kc - 1) / GEMM.kc, panels = paddedRows / width
         let (base, rows) = (base, paddedRows)
         // Work items: (depth block, panel), panel fastest; each worker packs a contiguous run.
         Parallel.forEachChunk(count: blocks * panels) { r in
@@ -589,9 +593,11 @@ final class SharedPanels {
                 let blk = item / panels, p0 = item % panels
                 let p1 = Swift.min(panels, p0 + (r.upperBound - item))
                 let pc = blk * GEMM.kc, kcur = Swift.min(GEMM.kc, k - pc)
-                let i0 = p0 * GEMM.mr, mcur = Swift.min(m, p1 * GEMM.mr) - i0
+                let i0 = p0 * width, count = Swift.min(m, p1 * width) - i0
                 // Safe: panels p0..<p1 of block blk are written only by this worker.
-                packer.pack(into: base + pc * rows + i0 * kcur, i0: i0, mc: mcur, k0: pc, kc: kcur)
+                let dst = base + pc * rows + i0 * kcur
+                if asB { packer.packTransposedAsB(into: dst, k0: pc, kc: kcur, i0: i0, nc: count) }
+                else { packer.pack(into: dst, i0: i0, mc: count, k0: pc, kc: kcur) }
                 item += p1 - p0
             }
         }
@@ -600,10 +606,11 @@ final class SharedPanels {
     deinit { base.deallocate() }
 }
 
-/// op(A) served from `SharedPanels`.
-struct SharedPackA<PA: GEMMPackA>: GEMMPackA {
+/// op(A) served from `PackedPanels` (falls back to `fallback` for the role it was not packed for).
+struct PrepackedA<PA: GEMMPackA>: GEMMPackA {
     let fallback: PA
-    let panels: SharedPanels
+    let panels: PackedPanels
+
     func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
         fallback.pack(into: dst, i0: i0, mc: mc, k0: k0, kc: kc)
     }
@@ -611,7 +618,9 @@ struct SharedPackA<PA: GEMMPackA>: GEMMPackA {
         fallback.packTransposedAsB(into: dst, k0: k0, kc: kc, i0: i0, nc: nc)
     }
     func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? {
-        UnsafePointer(panels.base + k0 * panels.paddedRows + i0 * kc)
+        panels.asB ? nil : UnsafePointer(panels.base + k0 * panels.paddedRows + i0 * kc)
     }
-    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? { nil }
+    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? {
+        panels.asB ? UnsafePointer(panels.base + k0 * panels.paddedRows + i0 * kc) : nil
+    }
 }

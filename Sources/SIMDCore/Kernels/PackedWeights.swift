@@ -39,7 +39,7 @@ public final class PackedWeightCache: @unchecked Sendable {   // mutable state g
     public let capacityBytes: Int
     /// Lookups served from / added to the cache (for tests and benchmarks).
     public private(set) var hits = 0, misses = 0
-    private var entries: [PackedPanels] = []   // least recently used first
+    private var entries: [CachedPanels] = []   // least recently used first
     private var bytes = 0
     private let lock = NSLock()
 
@@ -59,73 +59,34 @@ public final class PackedWeightCache: @unchecked Sendable {   // mutable state g
         lock.lock(); defer { lock.unlock() }
         if let i = entries.firstIndex(where: {
             $0.address == address && $0.source.count == source.count && $0.shape == shape
-                && $0.layout == layout && $0.asB == asB && $0.m == m && $0.k == k
+                && $0.layout == layout && $0.panels.asB == asB && $0.panels.m == m && $0.panels.k == k
         }) {
             hits += 1
             let e = entries.remove(at: i)
             entries.append(e)
-            return e
+            return e.panels
         }
         misses += 1
-        let e = PackedPanels(source: source, address: address, shape: shape, layout: layout, m: m, k: k, asB: asB, packer: packer)
+        let e = CachedPanels(source: source, address: address, shape: shape, layout: layout,
+                             panels: PackedPanels(m: m, k: k, asB: asB, packer: packer))
         entries.append(e)
-        bytes += e.byteCount
+        bytes += e.panels.byteCount
         while bytes > capacityBytes && entries.count > 1 {
-            bytes -= entries.removeFirst().byteCount
+            bytes -= entries.removeFirst().panels.byteCount
         }
-        return e
+        return e.panels
     }
 }
 
-/// One packed matrix: for each depth block pc (GEMM.kc deep), the MR (or NR) panels of all rows,
-/// block pc starting at `pc * paddedRows`.
-final class PackedPanels {
+/// A cache entry: the packed panels and what they were made from.
+final class CachedPanels {
     let source: [Float]            // retained: keeps the packed values' storage immutable (see top)
     let address: UnsafeRawPointer
     let shape: [Int]
     let layout: PackedWeightLayout
-    let m: Int, k: Int, asB: Bool
-    let paddedRows: Int
-    let base: UnsafeMutablePointer<Float>
-    var byteCount: Int { paddedRows * k * 4 }
-
-    init<PA: GEMMPackA>(source: [Float], address: UnsafeRawPointer, shape: [Int], layout: PackedWeightLayout,
-                        m: Int, k: Int, asB: Bool, packer: PA) {
-        self.source = source; self.address = address; self.shape = shape; self.layout = layout
-        self.m = m; self.k = k; self.asB = asB
-        paddedRows = GEMM.roundUp(m, asB ? GEMM.nr : GEMM.mr)
-        base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, paddedRows * k) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: Swift.max(1, paddedRows * k))
-        let blocks = (k + GEMM.kc - 1) / GEMM.kc
-        let (base, rows) = (base, paddedRows)
-        Parallel.forEachChunk(count: blocks) { r in
-            for b in r {
-                // Safe: depth block b is written only by the worker owning b.
-                let pc = b * GEMM.kc, kcur = Swift.min(GEMM.kc, k - pc)
-                if asB { packer.packTransposedAsB(into: base + pc * rows, k0: pc, kc: kcur, i0: 0, nc: m) }
-                else { packer.pack(into: base + pc * rows, i0: 0, mc: m, k0: pc, kc: kcur) }
-            }
-        }
-    }
-
-    deinit { base.deallocate() }
-}
-
-/// op(A) served from `PackedPanels` (falls back to `fallback` for the role it was not packed for).
-struct PrepackedA<PA: GEMMPackA>: GEMMPackA {
-    let fallback: PA
     let panels: PackedPanels
 
-    func pack(into dst: UnsafeMutablePointer<Float>, i0: Int, mc: Int, k0: Int, kc: Int) {
-        fallback.pack(into: dst, i0: i0, mc: mc, k0: k0, kc: kc)
-    }
-    func packTransposedAsB(into dst: UnsafeMutablePointer<Float>, k0: Int, kc: Int, i0: Int, nc: Int) {
-        fallback.packTransposedAsB(into: dst, k0: k0, kc: kc, i0: i0, nc: nc)
-    }
-    func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? {
-        panels.asB ? nil : UnsafePointer(panels.base + k0 * panels.paddedRows + i0 * kc)
-    }
-    func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? {
-        panels.asB ? UnsafePointer(panels.base + k0 * panels.paddedRows + i0 * kc) : nil
+    init(source: [Float], address: UnsafeRawPointer, shape: [Int], layout: PackedWeightLayout, panels: PackedPanels) {
+        self.source = source; self.address = address; self.shape = shape; self.layout = layout; self.panels = panels
     }
 }

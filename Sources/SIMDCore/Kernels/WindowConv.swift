@@ -210,14 +210,7 @@ public enum WindowConv {
         let cr = UnsafeMutableRawPointer(c)
         let rs = ldc * 4
         @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            let p = cr + row * rs
-            if accumulate {
-                p.storeBytes(of: p.load(as: V.self) + v0, as: V.self)
-                p.storeBytes(of: p.load(fromByteOffset: 64, as: V.self) + v1, toByteOffset: 64, as: V.self)
-            } else {
-                p.storeBytes(of: v0, as: V.self)
-                p.storeBytes(of: v1, toByteOffset: 64, as: V.self)
-            }
+            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
         }
         put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
         put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
