@@ -36,6 +36,11 @@ final class ConvTests: XCTestCase {
         // its A operand (the column matrix) is packed once, shared by the workers (PackedPanels).
         Case(n: 1, cin: 8, h: 7, w: 7, cout: 260, k: 3, stride: 1, pad: 1, kw: nil),    // 23: K = 72
         Case(n: 2, cin: 40, h: 9, w: 8, cout: 300, k: 3, stride: 2, pad: 1, kw: nil),   // 24: K = 360 > KC
+        // Output width a multiple of 32: the window path's row panels, stored straight into y; at
+        // least two images per worker: the batch is split over the workers by images.
+        Case(n: 5, cin: 6, h: 32, w: 32, cout: 13, k: 3, stride: 1, pad: 1, kw: nil),   // 25: M, dx M not multiples of 6
+        Case(n: 4, cin: 3, h: 64, w: 63, cout: 8, k: 3, stride: 2, pad: 1, kw: nil),    // 26: stride 2 (general dx, per image)
+        Case(n: 1, cin: 30, h: 10, w: 64, cout: 20, k: 3, stride: 1, pad: 1, kw: nil),  // 27: 2 panels per row, K > KC
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -69,7 +74,8 @@ final class ConvTests: XCTestCase {
     func testThreadCountIndependence() throws {
         var rng = SeededRNG(seed: 5)
         for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11],
-                  Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24]] {
+                  Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24],
+                  Self.cases[25], Self.cases[26], Self.cases[27]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)
@@ -82,6 +88,26 @@ final class ConvTests: XCTestCase {
             let one = try Parallel.$threadCount.withValue(1) { try run() }
             let two = try Parallel.$threadCount.withValue(2) { try run() }
             for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars, "1 vs 2 threads, shape \(a.shape)") }
+        }
+    }
+
+    /// The bias gradient sums eight channels at once; each channel's sum must keep the plain loop's
+    /// order (image by image, pixel by pixel), bit for bit, with a tail of channels past the groups.
+    func testBiasGradientMatchesSequentialSum() {
+        var rng = SeededRNG(seed: 17)
+        for (batch, channels, pixels) in [(3, 13, 50), (2, 16, 1024), (1, 5, 7)] {
+            let dy = rng.uniformTensor([batch, channels, pixels], bound: 1)
+            var db = [Float](repeating: .nan, count: channels)
+            dy.withUnsafeBufferPointer { p in
+                db.withUnsafeMutableBufferPointer {
+                    Conv2D.biasGradient(dy: p.baseAddress!, batch: batch, channels: channels, pixels: pixels, db: $0.baseAddress!)
+                }
+            }
+            var plain = [Float](repeating: 0, count: channels)
+            for c in 0..<channels {
+                for n in 0..<batch { for j in 0..<pixels { plain[c] += dy.scalars[(n * channels + c) * pixels + j] } }
+            }
+            XCTAssertEqual(db, plain, "bias gradient, batch \(batch), \(channels) channels, \(pixels) pixels")
         }
     }
 

@@ -14,11 +14,14 @@
 // im2col packing was about a fifth of the convolution's time.
 //
 // Cost: the Wq - Wout = (kw-1)/sw extra columns per output row are computed and dropped (3.4% for a
-// 3x3 on 56x56; 14% on 14x14, which is why narrow maps keep the packed path), plus one pass over the
-// image to build the phases and one over the output to drop the extra columns.
+// 3x3 on 56x56, 6% on 32x32; 14% on 14x14, which is why narrow maps keep the packed path), plus one
+// pass over the image to build the phases and one over the output to drop the extra columns.
+// Maps whose width is a multiple of NR (32x32: CIFAR, C4GAP) instead tile each output row with
+// whole panels: nothing is dropped and the tiles are stored straight into y.
 //
 // Determinism: each output element is produced by one worker, by the same micro-kernel FMA order
-// over the same KC blocks as GEMM, `((blk0 + blk1) + ...) + bias`, whatever the thread count.
+// over the same KC blocks as GEMM, whatever the thread count: `((blk0 + blk1) + ...) + bias` on the
+// wide path, `((bias + blk0) + blk1) + ...` on the row path.
 
 public enum WindowConv {
     /// Output maps at least this wide take the window path (see `applies`).
@@ -118,55 +121,33 @@ public enum WindowConv {
     static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                    y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let l = Layout(g)
-        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
-        let m = g.outChannels, k = g.k
-        let mPadded = GEMM.roundUp(m, mr), ldS = l.paddedColumns
+        let mr = GEMM.mr, nr = GEMM.nr
+        let m = g.outChannels, mPadded = GEMM.roundUp(m, mr)
         let phases = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
-        let wide = UnsafeMutableRawPointer.allocate(byteCount: mPadded * ldS * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: mPadded * ldS)
-        defer { phases.deallocate(); wide.deallocate() }
+        defer { phases.deallocate() }
         buildPhases(x, l, into: phases)
 
-        l.offsets.withUnsafeBufferPointer { offsetsBuffer in
-            let offsets = offsetsBuffer.baseAddress!
-            // Static partition of the wide output: by NR-column panels when there are plenty
-            // (every worker reads all of A, the weights of one layer, and only its own windows of
-            // the phases), otherwise by MR-row panels (small maps: 14x14 gives only 7 column panels).
-            let columnPanels = ldS / nr, rowPanels = mPadded / mr
-            let byColumns = columnPanels >= 4 * Parallel.threadCount || columnPanels >= rowPanels
-            Parallel.forEachChunk(count: byColumns ? columnPanels : rowPanels) { share in
-                let panels = byColumns ? share : 0..<columnPanels
-                let rows = byColumns ? 0..<m : (share.lowerBound * mr)..<Swift.min(m, share.upperBound * mr)
-                let kcMax = Swift.min(kc, k), mcMax = Swift.min(mc, GEMM.roundUp(rows.count, mr))
-                let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
-                    .bindMemory(to: Float.self, capacity: kcMax * mcMax)
-                defer { bufA.deallocate() }
-                for pc in stride(from: 0, to: k, by: kc) {
-                    let kcur = Swift.min(kc, k - pc)
-                    for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
-                        let mcur = Swift.min(mc, rows.upperBound - ic)
-                        let aBlock: UnsafePointer<Float>
-                        if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
-                            a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
-                            aBlock = UnsafePointer(bufA)
-                        }
-                        // One 32-column window panel (kcur rows of ~3 cache lines, in L1) against
-                        // all MR panels of the A block.
-                        for jp in panels {
-                            let b = UnsafePointer(phases + jp * nr)
-                            for ir in stride(from: 0, to: mcur, by: mr) {
-                                // Safe: this worker owns these rows and wide columns
-                                // [jp*nr, jp*nr + nr); rows past m are padding rows of `wide`
-                                // (A's zero rows), row shares start at multiples of MR.
-                                microKernel6x32Windows(kcur, aBlock + ir * kcur, b, offsets + pc,
-                                                       wide + (ic + ir) * ldS + jp * nr, ldS, pc > 0)
-                            }
-                        }
-                    }
-                }
-            }
+        if g.outWidth % nr == 0 {
+            // Rows of whole NR panels (32x32 maps: one panel per row): each panel's 32 columns are
+            // 32 real outputs, so the tiles go straight into y and no column is dropped.
+            let perRow = g.outWidth / nr, hw = g.outPixels
+            multiply(a: a, k: g.k, m: m, panels: g.outHeight * perRow, offsets: l.offsets,
+                     window: { jp in (jp / perRow) * l.wq + (jp % perRow) * nr },
+                     c: y, ldc: hw, tileStart: { jp in (jp / perRow) * g.outWidth + (jp % perRow) * nr },
+                     rowsStored: m, accumulate: accumulate, phases: phases)
+            return
         }
+
+        // Wide output: panels run along j = oy*Wq + ox, so the (kw-1)/sw columns past each row's
+        // end are computed into a scratch and dropped below.
+        let ldS = l.paddedColumns
+        let wide = UnsafeMutableRawPointer.allocate(byteCount: mPadded * ldS * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: mPadded * ldS)
+        defer { wide.deallocate() }
+        multiply(a: a, k: g.k, m: m, panels: ldS / nr, offsets: l.offsets, window: { jp in jp * nr },
+                 c: wide, ldc: ldS, tileStart: { jp in jp * nr }, rowsStored: mPadded, accumulate: false,
+                 phases: phases)
 
         // Drop the extra columns: y[co, oy, ox] (+)= wide[co, oy*Wq + ox].
         let hout = g.outHeight, wout = g.outWidth, wq = l.wq
@@ -177,6 +158,68 @@ public enum WindowConv {
                     let src = wide + co * ldS + oy * wq, dst = y + (co * hout + oy) * wout
                     if accumulate { for ox in 0..<wout { dst[ox] += src[ox] } }
                     else { dst.update(from: src, count: wout) }
+                }
+            }
+        }
+    }
+
+    /// C[row, tileStart(jp) ..< +NR] (+)= A[row, K] · window panel jp, for all rows < m and panels.
+    /// Panel jp's B row p is the 32 floats at phases + window(jp) + offsets[p]. Rows of a last,
+    /// partial MR panel are stored only below `rowsStored` (C may have no padding rows).
+    static func multiply<PA: GEMMPackA>(a: PA, k: Int, m: Int, panels: Int, offsets: [Int],
+                                        window: (Int) -> Int, c: UnsafeMutablePointer<Float>, ldc: Int,
+                                        tileStart: (Int) -> Int, rowsStored: Int, accumulate: Bool,
+                                        phases: UnsafePointer<Float>) {
+        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
+        let rowPanels = GEMM.roundUp(m, mr) / mr
+        offsets.withUnsafeBufferPointer { offsetsBuffer in
+            let offsets = offsetsBuffer.baseAddress!
+            // Static partition by NR-column panels when there are plenty (every worker reads all
+            // of A, the weights of one layer, and only its own windows of the phases), otherwise
+            // by MR-row panels (small maps: 14x14 gives only 7 column panels).
+            let byColumns = panels >= 4 * Parallel.threadCount || panels >= rowPanels
+            Parallel.forEachChunk(count: byColumns ? panels : rowPanels) { share in
+                let cols = byColumns ? share : 0..<panels
+                let rows = byColumns ? 0..<m : (share.lowerBound * mr)..<Swift.min(m, share.upperBound * mr)
+                let kcMax = Swift.min(kc, k), mcMax = Swift.min(mc, GEMM.roundUp(rows.count, mr))
+                let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: kcMax * mcMax)
+                let tile = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: mr * nr)
+                defer { bufA.deallocate(); tile.deallocate() }
+                for pc in stride(from: 0, to: k, by: kc) {
+                    let kcur = Swift.min(kc, k - pc)
+                    let acc = accumulate || pc > 0
+                    for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
+                        let mcur = Swift.min(mc, rows.upperBound - ic)
+                        let aBlock: UnsafePointer<Float>
+                        if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
+                            a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
+                            aBlock = UnsafePointer(bufA)
+                        }
+                        // One 32-column window panel (kcur rows of ~3 cache lines) against all MR
+                        // panels of the A block.
+                        for jp in cols {
+                            let b = phases + window(jp), cp = c + tileStart(jp)
+                            for ir in stride(from: 0, to: mcur, by: mr) {
+                                let row = ic + ir, stored = Swift.min(mr, rowsStored - row)
+                                // Safe: this worker owns rows `rows` and panels `cols`; row shares
+                                // start at multiples of MR, and a partial last panel goes through
+                                // `tile`, of which only rows below `rowsStored` are written to C.
+                                if stored == mr {
+                                    microKernel6x32Windows(kcur, aBlock + ir * kcur, b, offsets + pc,
+                                                           cp + row * ldc, ldc, acc)
+                                } else {
+                                    microKernel6x32Windows(kcur, aBlock + ir * kcur, b, offsets + pc, tile, nr, false)
+                                    for i in 0..<stored {
+                                        let crow = cp + (row + i) * ldc, trow = tile + i * nr
+                                        if acc { for j in 0..<nr { crow[j] += trow[j] } }
+                                        else { for j in 0..<nr { crow[j] = trow[j] } }
+                                    }
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
