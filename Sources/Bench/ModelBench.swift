@@ -9,7 +9,8 @@
 //   bench train [--threads N] [--repeat R]
 //       training throughput (images/s) of paper B's C4GAP width 128 on 32x32x3, batch 32, Adam,
 //       as DNN and as DLGN(x,1), vs PyTorch (golden/bench/torch_train_bench.py).
-//       BENCH_TRAIN_PHASES=1 also prints each model's forward / backward / Adam wall times.
+//       BENCH_TRAIN_PHASES=1 also prints each model's forward / backward / Adam wall times;
+//       BENCH_TRAIN_ONLY=dnn (or dlgn) times one model only (for profilers).
 //       On a machine shared with other jobs, `BENCH_CPU_TIME=1 ... --threads 1` (thread CPU time)
 //       is the steadier comparison between two builds.
 //   bench train-kernels [--threads N] [--repeat R]
@@ -106,7 +107,9 @@ func benchTrain(_ o: Options) throws {
         ? jsonLines(capture(torchPython, [script, "\(o.threads)", "\(o.repeats)"])) : []
     print("| model | this engine images/s | PyTorch images/s | ratio (engine / PyTorch time) |")
     print("|---|---|---|---|")
-    for (name, config) in [("dnn", GatingConfiguration.dnn), ("dlgn", GatingConfiguration.dlgn(valueInput: .ones))] {
+    let only = ProcessInfo.processInfo.environment["BENCH_TRAIN_ONLY"]
+    for (name, config) in [("dnn", GatingConfiguration.dnn), ("dlgn", GatingConfiguration.dlgn(valueInput: .ones))]
+    where only == nil || only == name {
         var net = try GatedNetwork(architecture: .c4gap(inputChannels: 3, imageSize: 32, width: 128, classes: 10),
                                    configuration: config, seed: 1)
         var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(3e-4),

@@ -13,6 +13,7 @@
 import Dispatch
 import Foundation
 import SIMDCore
+import Recipes
 
 // MARK: Options
 
@@ -270,6 +271,7 @@ func benchConv(_ o: Options, peak2: Double?, torch: TorchTimes?) {
 // MARK: Main
 
 let o = parseOptions()
+MemoryTuning.keepFreedMemory()   // as `runner` does
 // Whole-model benchmarks (ModelBench.swift) run on their own.
 do {
     switch o.mode {
@@ -311,6 +313,31 @@ Parallel.$threadCount.withValue(o.threads) {
             }
             print("  micro-kernel 6x32, kc \(kc), 1 core: \(f1(Double(calls * kc * 6 * 32 * 2) / t / 1e9)) GFLOPS")
             a.deallocate(); b.deallocate()
+        }
+        // The window micro-kernel alone on a 3x3 conv's phase image (rows of width `wq`, 29
+        // channels = 261 taps >= KC), L1/L2-resident: wq 34 (a padded 32x32 map: unaligned,
+        // cache-line-splitting loads) against wq 48 with a 16-float-aligned base (no splits).
+        for wq in [34, 48] {
+            let kc = 256, channels = 29, plane = 34 * wq
+            let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
+            let ph = UnsafeMutableRawPointer.allocate(byteCount: (channels * plane + 64) * 4, alignment: 64)
+                .bindMemory(to: Float.self, capacity: channels * plane + 64)
+            a.initialize(repeating: 0.5, count: kc * 6); ph.initialize(repeating: 0.25, count: channels * plane + 64)
+            var offsets = [Int]()
+            for ci in 0..<channels { for ky in 0..<3 { for kx in 0..<3 { offsets.append(ci * plane + ky * wq + (wq == 48 ? 0 : kx)) } } }
+            var c = [Float](repeating: 0, count: 6 * 32)
+            let calls = 200_000_000 / (kc * 6 * 32)
+            let t = medianTime(o.repeats) {
+                c.withUnsafeMutableBufferPointer { cp in
+                    offsets.withUnsafeBufferPointer { op in
+                        for i in 0..<calls {
+                            WindowConv.microKernel6x32Windows(kc, a, ph + (i % 8) * wq, op.baseAddress!, cp.baseAddress!, 32, true)
+                        }
+                    }
+                }
+            }
+            print("  window micro-kernel 6x32, kc \(kc), row width \(wq)\(wq == 48 ? " (aligned)" : ""), 1 core: \(f1(Double(calls * kc * 6 * 32 * 2) / t / 1e9)) GFLOPS")
+            a.deallocate(); ph.deallocate()
         }
     }
     guard o.mode != "peak" else { return }

@@ -141,6 +141,7 @@ struct List: ParsableCommand {
 
 // MARK: - Entry point with the project's exit codes
 
+MemoryTuning.keepFreedMemory()
 do {
     var command = try Runner.parseAsRoot()
     try command.run()

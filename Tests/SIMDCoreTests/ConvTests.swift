@@ -119,10 +119,12 @@ final class ConvTests: XCTestCase {
     func testBatchedWeightGradientMatchesNaive() throws {
         var cases = Self.cases
         cases.append(Case(n: 9, cin: 64, h: 36, w: 36, cout: 32, k: 3, stride: 1, pad: 1, kw: nil))   // 2 rounds
-        cases.append(Case(n: 3, cin: 128, h: 32, w: 32, cout: 128, k: 3, stride: 1, pad: 1, kw: nil)) // C4GAP-128 layer
+        cases.append(Case(n: 4, cin: 128, h: 32, w: 32, cout: 128, k: 3, stride: 1, pad: 1, kw: nil)) // C4GAP-128 layer, 2 rounds
         cases.append(Case(n: 3, cin: 3, h: 32, w: 32, cout: 128, k: 3, stride: 1, pad: 1, kw: nil))   // C4GAP first layer
         var worst: Float = 0
-        var orientations = Set<Bool>()
+        cases.append(Case(n: 2, cin: 64, h: 15, w: 14, cout: 64, k: 3, stride: 2, pad: 1, kw: nil))   // X in place, stride 2
+        cases.append(Case(n: 3, cin: 32, h: 9, w: 9, cout: 130, k: 3, stride: 1, pad: 0, kw: nil))   // X in place, K' > KC, D > 1 MC
+        var orientations = Set<String>()
         for (i, c) in cases.enumerated() {
             var rng = SeededRNG(seed: UInt64(300 + i))
             let g = try Conv2D.geometry(input: [c.n, c.cin, c.h, c.w], weight: weightShape(c), bias: nil, stride: c.stride, padding: c.pad)
@@ -136,13 +138,14 @@ final class ConvTests: XCTestCase {
             } }
             let depth = Float(c.n * g.outPixels)
             let d = fast.maxAbsDifference(naive), e = fast.maxAbsDifference(perImage)
-            orientations.insert(Conv2D.weightGradientXIsA(g))
-            print("batched dw case \(i) x\(x.shape) w\(weightShape(c)) s\(c.stride) p\(c.pad) xIsA \(Conv2D.weightGradientXIsA(g)) rounds \((c.n + Conv2D.weightGradientRoundImages(g, batch: c.n) - 1) / Conv2D.weightGradientRoundImages(g, batch: c.n)): max diff vs naive \(d), vs per-image GEMM \(e) (bit-identical expected)")
+            let path = Conv2D.weightGradientXWindows(g) ? "X in place" : Conv2D.weightGradientXIsA(g) ? "X is A" : "X is B"
+            orientations.insert(path)
+            print("batched dw case \(i) x\(x.shape) w\(weightShape(c)) s\(c.stride) p\(c.pad) \(path) rounds \((c.n + Conv2D.weightGradientRoundImages(g, batch: c.n) - 1) / Conv2D.weightGradientRoundImages(g, batch: c.n)): max diff vs naive \(d), vs per-image GEMM \(e) (bit-identical expected)")
             XCTAssertLessThan(d, 2e-6 * depth.squareRoot() * 10, "batched vs naive, case \(i)")
             XCTAssertEqual(fast.scalars, perImage.scalars, "batched vs per-image, bit for bit, case \(i)")
             worst = max(worst, d)
         }
-        XCTAssertEqual(orientations, [true, false], "both GEMM orientations exercised")
+        XCTAssertEqual(orientations, ["X in place", "X is A", "X is B"], "every operand layout exercised")
         print("batched weight gradient vs naive, worst max diff \(worst)")
     }
 

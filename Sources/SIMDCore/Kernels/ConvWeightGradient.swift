@@ -11,8 +11,9 @@
 //   X operand, rows k' = (ky*kw + kx)*Cin + ci: X[k', d] = xP[n, oy*sh+ky, ox*sw+kx, ci]
 //            (xP = x zero-padded by (ph, pw), channel-last; a (ky, kx) shift is a pointer offset);
 //   D operand, rows co:                          D[co, d] = dyT[n, oy, ox, co].
-// C = X · D^T (C^T[K', Cout], the usual orientation) or D · X^T (when Cout is small), accumulated in a
-// zero-initialised padded scratch and scattered into dw [Cout, Cin, kh, kw] at the end.
+// C = X · D^T (C^T[K', Cout]) or D · X^T (C[Cout, K']), accumulated in a zero-initialised padded
+// scratch and scattered into dw [Cout, Cin, kh, kw] at the end. When Cin is a multiple of NR, D · X^T
+// does not pack X at all: each of its NR panels reads 32 contiguous channels of xP in place.
 //
 // The copies hold a few images at a time ("rounds", a count fixed by the shape) so they stay small.
 // Determinism: workers own disjoint panels of C (a static split of X's panels); every C element is
@@ -25,10 +26,20 @@ extension Conv2D {
     /// false: C[Cout, K'] = D · X^T (X in NR panels). Picks the orientation with less zero padding of
     /// the micro-tiles (a pure function of the shape).
     public static func weightGradientXIsA(_ g: ConvGeometry) -> Bool {
+        if weightGradientXWindows(g) { return false }
         let k = g.k, cout = g.outChannels
         let a = GEMM.roundUp(k, GEMM.mr) * GEMM.roundUp(cout, GEMM.nr)
         let b = GEMM.roundUp(cout, GEMM.mr) * GEMM.roundUp(k, GEMM.nr)
         return a <= b
+    }
+
+    /// True when X is not packed at all: with Cin a multiple of NR, every NR panel of X lies inside
+    /// one (ky, kx) segment, so its row at depth d is 32 contiguous floats of xP — a "window" the
+    /// window micro-kernel loads in place (WindowConv.swift). Taken when D's MR panels then waste
+    /// little (at most 10% padding rows): packing X was most of the packing (C4GAP-128: K' = 1152
+    /// rows against 128 for D).
+    public static func weightGradientXWindows(_ g: ConvGeometry) -> Bool {
+        g.inChannels % GEMM.nr == 0 && GEMM.roundUp(g.outChannels, GEMM.mr) * 10 <= g.outChannels * 11
     }
 
     /// Images per round of channel-last copies: about 4 MB of copies, at least one image.
@@ -49,7 +60,7 @@ extension Conv2D {
         let H = g.height, W = g.width, hp = H + 2 * g.padH, wp = W + 2 * g.padW
         let hout = g.outHeight, wout = g.outWidth, np = g.outPixels
         let kRows = g.k   // K' = kh*kw*Cin
-        let xIsA = weightGradientXIsA(g)
+        let xIsA = weightGradientXIsA(g), xWindows = weightGradientXWindows(g)
         let xWidth = xIsA ? mr : nr, dWidth = xIsA ? nr : mr
         let xPanels = (kRows + xWidth - 1) / xWidth, dPanels = (cout + dWidth - 1) / dWidth
         // Padded accumulator: rows x cols of whole micro-tiles.
@@ -68,8 +79,12 @@ extension Conv2D {
         defer { xP.deallocate(); dyT.deallocate() }
 
         // Segment offsets of X's rows: shift s = ky*kw + kx starts at (ky*wp + kx)*Cin.
+        // In-place X reads xP channel-blocked instead, [n][Cin/NR][hp][wp][NR]: a panel's rows are
+        // then consecutive 128-byte runs (from plain channel-last rows 4*128 bytes apart, a panel
+        // used a quarter of L1's sets and ran slower than packing).
+        let pixelStride = xWindows ? nr : cin, channelBlock = hp * wp * nr
         var shiftOffsets = [Int](repeating: 0, count: kh * kw)
-        for ky in 0..<kh { for kx in 0..<kw { shiftOffsets[ky * kw + kx] = (ky * wp + kx) * cin } }
+        for ky in 0..<kh { for kx in 0..<kw { shiftOffsets[ky * kw + kx] = (ky * wp + kx) * pixelStride } }
 
         for n0 in stride(from: 0, to: batch, by: roundImages) {
             let images = Swift.min(roundImages, batch - n0)
@@ -84,8 +99,10 @@ extension Conv2D {
                     if t < xTasks {
                         let n = t / xBlocks, c0 = (t % xBlocks) * 16
                         channelsLast(x + ((n0 + n) * cin + c0) * H * W, planeStride: H * W, channels: Swift.min(16, cin - c0),
-                                     height: H, width: W, into: xP + n * xImage + (g.padH * wp + g.padW) * cin + c0,
-                                     rowStride: wp * cin, pixelStride: cin)
+                                     height: H, width: W,
+                                     into: xP + n * xImage + (xWindows ? (c0 / nr) * channelBlock + c0 % nr : c0)
+                                         + (g.padH * wp + g.padW) * pixelStride,
+                                     rowStride: wp * pixelStride, pixelStride: pixelStride)
                     } else {
                         let n = (t - xTasks) / dBlocks, c0 = ((t - xTasks) % dBlocks) * 16
                         channelsLast(dy + ((n0 + n) * cout + c0) * np, planeStride: np, channels: Swift.min(16, cout - c0),
@@ -112,7 +129,7 @@ extension Conv2D {
                     var n = d0 / np, j = d0 % np
                     var oy = j / wout, ox = j % wout
                     for p in 0..<kcur {
-                        xOff[p] = n * xImage + (oy * g.strideH * wp + ox * g.strideW) * cin
+                        xOff[p] = n * xImage + (oy * g.strideH * wp + ox * g.strideW) * pixelStride
                         dOff[p] = (d0 + p) * cout
                         ox += 1
                         if ox == wout { ox = 0; oy += 1; if oy == hout { oy = 0; n += 1 } }
@@ -120,6 +137,20 @@ extension Conv2D {
                     for q in 0..<dPanels {
                         dOp.pack(into: bufD + q * dWidth * kcur, width: dWidth, row0: q * dWidth, rows: cout,
                                  depthOffsets: dOff, kc: kcur)
+                    }
+                    if xWindows {
+                        // X panel jr, rows k' = jr*NR ..< +NR: channel block (jr*NR mod Cin)/NR of
+                        // shift s, read in place at xP + xOff[p] + shiftOffsets[s] + block offset.
+                        for jr in xr {
+                            let s = jr * nr / cin, block = (jr * nr - s * cin) / nr
+                            let b = UnsafePointer(xP) + shiftOffsets[s] + block * channelBlock
+                            for ir in 0..<dPanels {
+                                // Safe: this worker owns X panels xr, i.e. these columns of acc.
+                                WindowConv.microKernel6x32Windows(kcur, bufD + ir * mr * kcur, b, UnsafePointer(xOff),
+                                                                  acc + ir * mr * cCols + jr * nr, cCols, true)
+                            }
+                        }
+                        continue
                     }
                     for xb in stride(from: xr.lowerBound, to: xr.upperBound, by: xBlockPanels) {
                         let xCount = Swift.min(xBlockPanels, xr.upperBound - xb)
