@@ -98,6 +98,35 @@ final class GEMMTests: XCTestCase {
         }
     }
 
+    func testWindowEdgeMicroKernelsMatchFullKernelRows() {
+        // The 2- and 4-row window edge kernels give, bit for bit, the first rows of the 6-row
+        // window kernel's tile and leave the other rows alone.
+        let kc = 300
+        let offsets = (0..<kc).map { p in (p / 9) * 40 + ((p % 9) / 3) * 13 + p % 3 }   // 3x3 taps on 13-wide rows
+        let span = offsets.max()! + 32
+        let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: span * 4, alignment: 64).bindMemory(to: Float.self, capacity: span)
+        defer { a.deallocate(); b.deallocate() }
+        var rng = SeededRNG(seed: 10)
+        for i in 0..<(kc * 6) { a[i] = rng.uniform(-1, 1) }
+        for i in 0..<span { b[i] = rng.uniform(-1, 1) }
+        offsets.withUnsafeBufferPointer { o in
+            for accumulate in [false, true] {
+                var full = [Float](repeating: 0.5, count: 6 * 32)
+                full.withUnsafeMutableBufferPointer { WindowConv.microKernel6x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 32, accumulate) }
+                for rows in 1...4 {
+                    var edge = [Float](repeating: 0.5, count: 6 * 32)
+                    edge.withUnsafeMutableBufferPointer {
+                        if rows <= 2 { WindowConv.microKernel2x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 32, accumulate, rows: rows) }
+                        else { WindowConv.microKernel4x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 32, accumulate, rows: rows) }
+                    }
+                    XCTAssertEqual(Array(edge[0..<(rows * 32)]), Array(full[0..<(rows * 32)]), "rows \(rows)")
+                    XCTAssertTrue(edge[(rows * 32)...].allSatisfy { $0 == 0.5 }, "rows past \(rows) written")
+                }
+            }
+        }
+    }
+
     func testAwkwardShapesAllTransposes() {
         var worst: Float = 0
         let sizes = [1, 7, 33, 97]

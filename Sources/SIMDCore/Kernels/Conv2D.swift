@@ -13,8 +13,9 @@
 //   dw = sum_n dy_n · col_n^T            ONE GEMM over the batch (depth N*Hout*Wout), operands packed
 //                                        from channel-last copies (ConvWeightGradient.swift).
 //   db = rowsum(dy)
-// Forward and input gradient run image by image (each GEMM uses all workers), in image order:
-// deterministic.
+// Forward and input gradient run image by image: a batch of at least two images per worker is
+// split over the workers by images (each image single-threaded), a smaller one runs every image with
+// all workers (`forEachImage`). Either way each image's arithmetic is the same: deterministic.
 
 /// 2-D convolution kernels (groups = 1), PyTorch semantics and layouts.
 ///

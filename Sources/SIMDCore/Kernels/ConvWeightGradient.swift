@@ -146,8 +146,17 @@ extension Conv2D {
                             let b = UnsafePointer(xP) + shiftOffsets[s] + block * channelBlock
                             for ir in 0..<dPanels {
                                 // Safe: this worker owns X panels xr, i.e. these columns of acc.
-                                WindowConv.microKernel6x32Windows(kcur, bufD + ir * mr * kcur, b, UnsafePointer(xOff),
-                                                                  acc + ir * mr * cCols + jr * nr, cCols, true)
+                                // D's last panel may hold fewer than MR channels (128 = 21*6 + 2):
+                                // an edge kernel skips the padding rows, never read from acc.
+                                let ap = bufD + ir * mr * kcur, cp = acc + ir * mr * cCols + jr * nr
+                                let live = Swift.min(mr, cout - ir * mr)
+                                if live <= 2 {
+                                    WindowConv.microKernel2x32Windows(kcur, ap, b, UnsafePointer(xOff), cp, cCols, true, rows: live)
+                                } else if live <= 4 {
+                                    WindowConv.microKernel4x32Windows(kcur, ap, b, UnsafePointer(xOff), cp, cCols, true, rows: live)
+                                } else {
+                                    WindowConv.microKernel6x32Windows(kcur, ap, b, UnsafePointer(xOff), cp, cCols, true)
+                                }
                             }
                         }
                         continue

@@ -135,7 +135,7 @@ public enum WindowConv {
             multiply(a: a, k: g.k, m: m, panels: g.outHeight * perRow, offsets: l.offsets,
                      window: { jp in (jp / perRow) * l.wq + (jp % perRow) * nr },
                      c: y, ldc: hw, tileStart: { jp in (jp / perRow) * g.outWidth + (jp % perRow) * nr },
-                     rowsStored: m, accumulate: accumulate, phases: phases)
+                     accumulate: accumulate, phases: phases)
             return
         }
 
@@ -146,7 +146,7 @@ public enum WindowConv {
             .bindMemory(to: Float.self, capacity: mPadded * ldS)
         defer { wide.deallocate() }
         multiply(a: a, k: g.k, m: m, panels: ldS / nr, offsets: l.offsets, window: { jp in jp * nr },
-                 c: wide, ldc: ldS, tileStart: { jp in jp * nr }, rowsStored: mPadded, accumulate: false,
+                 c: wide, ldc: ldS, tileStart: { jp in jp * nr }, accumulate: false,
                  phases: phases)
 
         // Drop the extra columns: y[co, oy, ox] (+)= wide[co, oy*Wq + ox].
@@ -164,11 +164,11 @@ public enum WindowConv {
     }
 
     /// C[row, tileStart(jp) ..< +NR] (+)= A[row, K] · window panel jp, for all rows < m and panels.
-    /// Panel jp's B row p is the 32 floats at phases + window(jp) + offsets[p]. Rows of a last,
-    /// partial MR panel are stored only below `rowsStored` (C may have no padding rows).
+    /// Panel jp's B row p is the 32 floats at phases + window(jp) + offsets[p]. Only rows < m are
+    /// stored (C may have no padding rows).
     static func multiply<PA: GEMMPackA>(a: PA, k: Int, m: Int, panels: Int, offsets: [Int],
                                         window: (Int) -> Int, c: UnsafeMutablePointer<Float>, ldc: Int,
-                                        tileStart: (Int) -> Int, rowsStored: Int, accumulate: Bool,
+                                        tileStart: (Int) -> Int, accumulate: Bool,
                                         phases: UnsafePointer<Float>) {
         let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
         let rowPanels = GEMM.roundUp(m, mr) / mr
@@ -202,17 +202,23 @@ public enum WindowConv {
                         for jp in cols {
                             let b = phases + window(jp), cp = c + tileStart(jp)
                             for ir in stride(from: 0, to: mcur, by: mr) {
-                                let row = ic + ir, stored = Swift.min(mr, rowsStored - row)
+                                let row = ic + ir, live = Swift.min(mr, m - row)
+                                let ap = aBlock + ir * kcur, op = offsets + pc, cr = cp + row * ldc
                                 // Safe: this worker owns rows `rows` and panels `cols`; row shares
-                                // start at multiples of MR, and a partial last panel goes through
-                                // `tile`, of which only rows below `rowsStored` are written to C.
-                                if stored == mr {
-                                    microKernel6x32Windows(kcur, aBlock + ir * kcur, b, offsets + pc,
-                                                           cp + row * ldc, ldc, acc)
+                                // start at multiples of MR. A last panel with fewer than MR live
+                                // rows takes an edge kernel that stores only those rows (128
+                                // channels = 21 panels + 2 rows: a full tile wasted 3% of the
+                                // layer), or, with 5 rows, goes through `tile`.
+                                if live == mr {
+                                    microKernel6x32Windows(kcur, ap, b, op, cr, ldc, acc)
+                                } else if live <= 2 {
+                                    microKernel2x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
+                                } else if live <= 4 {
+                                    microKernel4x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
                                 } else {
-                                    microKernel6x32Windows(kcur, aBlock + ir * kcur, b, offsets + pc, tile, nr, false)
-                                    for i in 0..<stored {
-                                        let crow = cp + (row + i) * ldc, trow = tile + i * nr
+                                    microKernel6x32Windows(kcur, ap, b, op, tile, nr, false)
+                                    for i in 0..<live {
+                                        let crow = cr + i * ldc, trow = tile + i * nr
                                         if acc { for j in 0..<nr { crow[j] += trow[j] } }
                                         else { for j in 0..<nr { crow[j] = trow[j] } }
                                     }
@@ -257,5 +263,55 @@ public enum WindowConv {
         }
         put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
         put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+    }
+
+    /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (1 or 2) rows of an MR panel.
+    /// Per element the same FMA order as `microKernel6x32Windows` (tested bit-equal).
+    @inline(never)
+    public static func microKernel2x32Windows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                              _ offsets: UnsafePointer<Int>, _ c: UnsafeMutablePointer<Float>,
+                                              _ ldc: Int, _ accumulate: Bool, rows: Int) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
+        var ap = a
+        let base = UnsafeRawPointer(b)
+        for p in 0..<kc {
+            let bp = base + offsets[p] &* 4
+            let b0 = bp.loadUnaligned(as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            ap += 6
+        }
+        let cr = UnsafeMutableRawPointer(c)
+        GEMM.storeTileRow(cr, c00, c01, accumulate: accumulate)
+        if rows > 1 { GEMM.storeTileRow(cr + ldc * 4, c10, c11, accumulate: accumulate) }
+    }
+
+    /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (3 or 4) rows of an MR panel
+    /// (64 or 256 channels leave 4). Same FMA order per element as `microKernel6x32Windows`.
+    @inline(never)
+    public static func microKernel4x32Windows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                              _ offsets: UnsafePointer<Int>, _ c: UnsafeMutablePointer<Float>,
+                                              _ ldc: Int, _ accumulate: Bool, rows: Int) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var ap = a
+        let base = UnsafeRawPointer(b)
+        for p in 0..<kc {
+            let bp = base + offsets[p] &* 4
+            let b0 = bp.loadUnaligned(as: V.self)
+            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = V(repeating: ap[2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = V(repeating: ap[3]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+            ap += 6
+        }
+        let cr = UnsafeMutableRawPointer(c), rs = ldc * 4
+        GEMM.storeTileRow(cr, c00, c01, accumulate: accumulate)
+        GEMM.storeTileRow(cr + rs, c10, c11, accumulate: accumulate)
+        GEMM.storeTileRow(cr + 2 * rs, c20, c21, accumulate: accumulate)
+        if rows > 3 { GEMM.storeTileRow(cr + 3 * rs, c30, c31, accumulate: accumulate) }
     }
 }
