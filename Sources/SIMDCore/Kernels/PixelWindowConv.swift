@@ -1,0 +1,178 @@
+// MARK: - Pixel-window convolution: the transposed product of small maps, A read from the image
+//
+// Y^T[Hout*Wout, Cout] = col^T · W^T   (small maps: 14x14, 7x7; see GEMM.prefersTransposedProduct)
+//
+// With the phase images of WindowConv.swift (zero-padded, split by stride phase),
+//   col[(ci,ky,kx), (oy,ox)] = phases[offset[k] + pixel[j]],   pixel[(oy,ox)] = oy*Wq + ox,
+// so the A operand of the transposed product (col^T, MR pixels x K) needs no packing: the
+// micro-kernel broadcasts its 6 values per k from `phases + pixel[r] + offset[k]`. The B operand
+// is the weights as NR panels, W^T, pre-packed (PackedWeightCache) or packed per worker.
+//
+// The previous path wrote the column matrix (im2col, 1.8 MB for a 14x14 map with 256 channels),
+// packed its transpose into MR panels shared by the workers, then ran the GEMM: three parallel
+// phases and two passes over 1.8 MB, per image. Here: one pass to build the phases (the size of
+// the image) and one parallel phase.
+//
+// Determinism and bits: each C^T element is produced by one worker, with the micro-kernel FMA
+// order of GEMM over the same KC blocks, into a scratch first holding C (when accumulating):
+// `((C + blk0) + blk1) + ...`, exactly what GEMM.run computes on the column matrix. So the result
+// is bit-identical to the column-matrix path (tested) and independent of the thread count.
+
+/// The transposed product of small-map convolutions with A read from the image (see the header).
+public enum PixelWindowConv {
+    /// True when `Conv2D.convGEMM` takes this path: small maps (at most 256 output pixels, not the
+    /// window path) for which GEMM would compute the transposed product. A pure function of the
+    /// geometry, and the same rule by which `Conv2D.prepacked` caches the weights as NR panels.
+    public static func applies(_ g: ConvGeometry) -> Bool {
+        !g.isPointwise && !WindowConv.applies(g) && g.outPixels <= 256
+            && GEMM.prefersTransposedProduct(m: g.outChannels, n: g.outPixels, k: g.k)
+    }
+
+    /// y[Cout, Hout*Wout] (+)= A[Cout, K] · col(x) for one image; `a` yields the weights (its NR
+    /// panels of A^T, pre-packed or packed here exactly as GEMM would).
+    static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                   y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let l = WindowConv.Layout(g)
+        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
+        let np = g.outPixels, m = g.outChannels, k = g.k   // C^T is [np, m]
+        let phases = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
+        defer { phases.deallocate() }
+        WindowConv.buildPhases(x, l, into: phases)
+
+        // pixel[j] for each C^T row; the padding rows of the last MR panel repeat pixel 0 (computed
+        // into scratch rows that are never stored).
+        let rowsPadded = GEMM.roundUp(np, mr)
+        var pixels = [Int](repeating: 0, count: rowsPadded)
+        for j in 0..<np { pixels[j] = (j / g.outWidth) * l.wq + j % g.outWidth }
+
+        pixels.withUnsafeBufferPointer { pixelBuffer in
+            l.offsets.withUnsafeBufferPointer { offsetBuffer in
+                let pixels = pixelBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
+                // Same static partition as GEMM's transposed product: by NR panels of output
+                // channels when there are plenty (every worker reads the whole, small, image),
+                // otherwise by MR panels of pixels.
+                let panelsN = (m + nr - 1) / nr, panelsM = rowsPadded / mr
+                let byColumns = GEMM.splitsByColumns(m: np, n: m)
+                Parallel.forEachChunk(count: byColumns ? panelsN : panelsM) { share in
+                    let cols = byColumns ? (share.lowerBound * nr)..<Swift.min(m, share.upperBound * nr) : 0..<m
+                    let rows = byColumns ? 0..<np : (share.lowerBound * mr)..<Swift.min(np, share.upperBound * mr)
+                    block(rows: rows, cols: cols, k: k, a: a, phases: UnsafePointer(phases), pixels: pixels,
+                          offsets: offsets, y: y, ldy: np, accumulate: accumulate)
+                }
+            }
+        }
+    }
+
+    /// One worker's share C^T[rows, cols] (pixels x output channels), single-threaded.
+    static func block<PA: GEMMPackA>(rows: Range<Int>, cols: Range<Int>, k: Int, a: PA, phases: UnsafePointer<Float>,
+                                     pixels: UnsafePointer<Int>, offsets: UnsafePointer<Int>,
+                                     y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
+        let ldS = GEMM.roundUp(cols.count, nr), rowsPadded = GEMM.roundUp(rows.count, mr)
+        // C^T accumulates over all K blocks in a row-major scratch (vector read-add-writes) and is
+        // stored transposed into y once, as in GEMM.block.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: rowsPadded * ldS * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: rowsPadded * ldS)
+        let prepacked = a.prepackedTransposedAsB(k0: 0, kc: Swift.min(kc, k), i0: cols.lowerBound) != nil
+        let bufCount = prepacked ? 1 : Swift.min(kc, k) * ldS
+        let bufB = UnsafeMutableRawPointer.allocate(byteCount: bufCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: bufCount)
+        defer { scratch.deallocate(); bufB.deallocate() }
+        if accumulate {
+            for i in 0..<rows.count {
+                let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
+                for j in 0..<cols.count { srow[j] = ycol[j * ldy] }
+            }
+        }
+        for pc in stride(from: 0, to: k, by: kc) {
+            let kcur = Swift.min(kc, k - pc)
+            let bBlock: UnsafePointer<Float>
+            if let p = a.prepackedTransposedAsB(k0: pc, kc: kcur, i0: cols.lowerBound) { bBlock = p } else {
+                a.packTransposedAsB(into: bufB, k0: pc, kc: kcur, i0: cols.lowerBound, nc: cols.count)
+                bBlock = UnsafePointer(bufB)
+            }
+            let acc = accumulate || pc > 0
+            // One B micro-panel (KC x 32, L1/L2) against every MR panel of pixels; the pixels'
+            // windows of this K block (~28 channels of the small image) stay in L1/L2.
+            for jr in stride(from: 0, to: cols.count, by: nr) {
+                let bp = bBlock + jr * kcur
+                for ir in stride(from: 0, to: rows.count, by: mr) {
+                    // Safe: this worker owns rows `rows` and columns `cols` of C^T (its scratch).
+                    let sp = scratch + ir * ldS + jr, px = pixels + rows.lowerBound + ir
+                    let mh = Swift.min(mr, rows.count - ir)
+                    // A last panel of one or two pixels (7x7 maps: 49 = 8*6 + 1) takes the 2-row kernel.
+                    if mh <= 2 { microKernel2x32(kcur, phases, px, offsets + pc, bp, sp, ldS, acc, rows: mh) }
+                    else { microKernel6x32(kcur, phases, px, offsets + pc, bp, sp, ldS, acc) }
+                }
+            }
+        }
+        for i in 0..<rows.count {
+            // Safe: y[cols, rows] is this worker's share.
+            let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
+            for j in 0..<cols.count { ycol[j * ldy] = srow[j] }
+        }
+    }
+
+    // MARK: Micro-kernels
+
+    /// C[6,32] (+)= A · Bpanel[kc][32] with A[r, p] = `x[pixels[r] + offsets[p]]` (6 image windows
+    /// instead of a packed panel) and B 64-byte aligned. Same FMA order as `GEMM.microKernel6x32`;
+    /// kept out of line for the same reason.
+    @inline(never)
+    static func microKernel6x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
+                                _ offsets: UnsafePointer<Int>, _ b: UnsafePointer<Float>,
+                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+        let x0 = x + pixels[0], x1 = x + pixels[1], x2 = x + pixels[2]
+        let x3 = x + pixels[3], x4 = x + pixels[4], x5 = x + pixels[5]
+        var bp = UnsafeRawPointer(b)
+        for p in 0..<kc {
+            let o = offsets[p]
+            let b0 = bp.load(as: V.self)
+            let b1 = bp.load(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: x0[o]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: x1[o]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = V(repeating: x2[o]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = V(repeating: x3[o]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+            av = V(repeating: x4[o]); c40.addProduct(av, b0); c41.addProduct(av, b1)
+            av = V(repeating: x5[o]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+            bp += 128
+        }
+        let cr = UnsafeMutableRawPointer(c)
+        let rs = ldc * 4
+        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
+            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
+        }
+        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
+        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+    }
+
+    /// The first `rows` (1 or 2) rows of `microKernel6x32`, same FMA order per element.
+    @inline(never)
+    static func microKernel2x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
+                                _ offsets: UnsafePointer<Int>, _ b: UnsafePointer<Float>,
+                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool, rows: Int) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
+        // A one-pixel panel reads its own window twice (row 1 is not stored).
+        let x0 = x + pixels[0], x1 = x + pixels[rows > 1 ? 1 : 0]
+        var bp = UnsafeRawPointer(b)
+        for p in 0..<kc {
+            let o = offsets[p]
+            let b0 = bp.load(as: V.self)
+            let b1 = bp.load(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: x0[o]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: x1[o]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            bp += 128
+        }
+        let cr = UnsafeMutableRawPointer(c)
+        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
+            GEMM.storeTileRow(cr + row * ldc * 4, v0, v1, accumulate: accumulate)
+        }
+        put(0, c00, c01)
+        if rows > 1 { put(1, c10, c11) }
+    }
+}
