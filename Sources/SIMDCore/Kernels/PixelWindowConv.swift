@@ -2,16 +2,19 @@
 //
 // Y^T[Hout*Wout, Cout] = col^T · W^T   (small maps: 14x14, 7x7; see GEMM.prefersTransposedProduct)
 //
-// With the phase images of WindowConv.swift (zero-padded, split by stride phase),
-//   col[(ci,ky,kx), (oy,ox)] = phases[offset[k] + pixel[j]],   pixel[(oy,ox)] = oy*Wq + ox,
+// With the zero-padded image xpad[Cin, Hp, Wp] (Hp = H + 2*padH, Wp = W + 2*padW),
+//   col[(ci,ky,kx), (oy,ox)] = xpad[pixel[(oy,ox)] + offset[(ci,ky,kx)]],
+//   pixel[(oy,ox)] = oy*sh*Wp + ox*sw,   offset[(ci,ky,kx)] = ci*Hp*Wp + ky*Wp + kx,
 // so the A operand of the transposed product (col^T, MR pixels x K) needs no packing: the
-// micro-kernel broadcasts its 6 values per k from `phases + pixel[r] + offset[k]`. The B operand
-// is the weights as NR panels, W^T, pre-packed (PackedWeightCache) or packed per worker.
+// micro-kernel broadcasts its 6 values per k from `xpad + pixel[r] + offset[k]`. The B operand is
+// the weights as NR panels, W^T, pre-packed (PackedWeightCache) or packed per worker. (A plain
+// padded copy, not WindowConv's phase images: the stride only changes `pixel`, and the copy is
+// row memcpys where the phases of a stride-2 conv are a strided gather.)
 //
 // The previous path wrote the column matrix (im2col, 1.8 MB for a 14x14 map with 256 channels),
 // packed its transpose into MR panels shared by the workers, then ran the GEMM: three parallel
-// phases and two passes over 1.8 MB, per image. Here: one pass to build the phases (the size of
-// the image) and one parallel phase.
+// phases and two passes over 1.8 MB, per image. Here: one pass to pad the image and one parallel
+// phase.
 //
 // Determinism and bits: each C^T element is produced by one worker, with the micro-kernel FMA
 // order of GEMM over the same KC blocks, into a scratch first holding C (when accumulating):
@@ -32,22 +35,29 @@ public enum PixelWindowConv {
     /// panels of A^T, pre-packed or packed here exactly as GEMM would).
     static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                    y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let l = WindowConv.Layout(g)
-        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
+        let mr = GEMM.mr, nr = GEMM.nr
         let np = g.outPixels, m = g.outChannels, k = g.k   // C^T is [np, m]
-        let phases = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
-        defer { phases.deallocate() }
-        WindowConv.buildPhases(x, l, into: phases)
+        let hp = g.height + 2 * g.padH, wp = g.width + 2 * g.padW
+        let padded = UnsafeMutableRawPointer.allocate(byteCount: g.inChannels * hp * wp * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: g.inChannels * hp * wp)
+        defer { padded.deallocate() }
+        pad(x, g, into: padded)
 
+        var offsets = [Int](repeating: 0, count: k)
+        var t = 0
+        for ci in 0..<g.inChannels {
+            for ky in 0..<g.kernelHeight {
+                for kx in 0..<g.kernelWidth { offsets[t] = (ci * hp + ky) * wp + kx; t += 1 }
+            }
+        }
         // pixel[j] for each C^T row; the padding rows of the last MR panel repeat pixel 0 (computed
         // into scratch rows that are never stored).
         let rowsPadded = GEMM.roundUp(np, mr)
         var pixels = [Int](repeating: 0, count: rowsPadded)
-        for j in 0..<np { pixels[j] = (j / g.outWidth) * l.wq + j % g.outWidth }
+        for j in 0..<np { pixels[j] = (j / g.outWidth) * g.strideH * wp + (j % g.outWidth) * g.strideW }
 
         pixels.withUnsafeBufferPointer { pixelBuffer in
-            l.offsets.withUnsafeBufferPointer { offsetBuffer in
+            offsets.withUnsafeBufferPointer { offsetBuffer in
                 let pixels = pixelBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
                 // Same static partition as GEMM's transposed product: by NR panels of output
                 // channels when there are plenty (every worker reads the whole, small, image),
@@ -57,15 +67,35 @@ public enum PixelWindowConv {
                 Parallel.forEachChunk(count: byColumns ? panelsN : panelsM) { share in
                     let cols = byColumns ? (share.lowerBound * nr)..<Swift.min(m, share.upperBound * nr) : 0..<m
                     let rows = byColumns ? 0..<np : (share.lowerBound * mr)..<Swift.min(np, share.upperBound * mr)
-                    block(rows: rows, cols: cols, k: k, a: a, phases: UnsafePointer(phases), pixels: pixels,
+                    block(rows: rows, cols: cols, k: k, a: a, image: UnsafePointer(padded), pixels: pixels,
                           offsets: offsets, y: y, ldy: np, accumulate: accumulate)
                 }
             }
         }
     }
 
+    /// xpad[Cin, H + 2*padH, W + 2*padW] from x[Cin, H, W], zero borders; parallel over channels.
+    static func pad(_ x: UnsafePointer<Float>, _ g: ConvGeometry, into p: UnsafeMutablePointer<Float>) {
+        let H = g.height, W = g.width, ph = g.padH, pw = g.padW
+        let hp = H + 2 * ph, wp = W + 2 * pw
+        Parallel.forEachChunk(count: g.inChannels, minChunk: 16) { chans in
+            for ci in chans {
+                // Safe: plane ci is written only by the worker that owns channel ci.
+                let plane = p + ci * hp * wp, src = x + ci * H * W
+                plane.update(repeating: 0, count: ph * wp)
+                for iy in 0..<H {
+                    let row = plane + (ph + iy) * wp
+                    row.update(repeating: 0, count: pw)
+                    (row + pw).update(from: src + iy * W, count: W)
+                    (row + pw + W).update(repeating: 0, count: pw)
+                }
+                (plane + (ph + H) * wp).update(repeating: 0, count: ph * wp)
+            }
+        }
+    }
+
     /// One worker's share C^T[rows, cols] (pixels x output channels), single-threaded.
-    static func block<PA: GEMMPackA>(rows: Range<Int>, cols: Range<Int>, k: Int, a: PA, phases: UnsafePointer<Float>,
+    static func block<PA: GEMMPackA>(rows: Range<Int>, cols: Range<Int>, k: Int, a: PA, image: UnsafePointer<Float>,
                                      pixels: UnsafePointer<Int>, offsets: UnsafePointer<Int>,
                                      y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
         let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
@@ -94,7 +124,7 @@ public enum PixelWindowConv {
             }
             let acc = accumulate || pc > 0
             // One B micro-panel (KC x 32, L1/L2) against every MR panel of pixels; the pixels'
-            // windows of this K block (~28 channels of the small image) stay in L1/L2.
+            // windows of this K block (~28 channels of the small padded image) stay in L1/L2.
             for jr in stride(from: 0, to: cols.count, by: nr) {
                 let bp = bBlock + jr * kcur
                 for ir in stride(from: 0, to: rows.count, by: mr) {
@@ -102,8 +132,8 @@ public enum PixelWindowConv {
                     let sp = scratch + ir * ldS + jr, px = pixels + rows.lowerBound + ir
                     let mh = Swift.min(mr, rows.count - ir)
                     // A last panel of one or two pixels (7x7 maps: 49 = 8*6 + 1) takes the 2-row kernel.
-                    if mh <= 2 { microKernel2x32(kcur, phases, px, offsets + pc, bp, sp, ldS, acc, rows: mh) }
-                    else { microKernel6x32(kcur, phases, px, offsets + pc, bp, sp, ldS, acc) }
+                    if mh <= 2 { microKernel2x32(kcur, image, px, offsets + pc, bp, sp, ldS, acc, rows: mh) }
+                    else { microKernel6x32(kcur, image, px, offsets + pc, bp, sp, ldS, acc) }
                 }
             }
         }
