@@ -1,3 +1,5 @@
+import Foundation   // NSLock
+
 // MARK: - Pixel-window convolution: the transposed product of small maps, A read from the image
 //
 // Y^T[Hout*Wout, Cout] = col^T · W^T   (small maps: 14x14, 7x7; see GEMM.prefersTransposedProduct)
@@ -13,10 +15,11 @@
 //
 // The previous path wrote the column matrix (im2col, 1.8 MB for a 14x14 map with 256 channels),
 // packed its transpose into MR panels shared by the workers, then ran the GEMM: three parallel
-// phases and two passes over 1.8 MB, per image. Here: one pass to pad the image and one parallel
-// phase.
+// phases and two passes over 1.8 MB, per image. Here: one parallel phase, in which each worker
+// pads the image (a copy of its size) as it goes and takes units of 32 output channels as it is
+// free (dynamic balance against a worker delayed by the shared host).
 //
-// Determinism and bits: each C^T element is produced by one worker, with the micro-kernel FMA
+// Determinism and bits: each C^T element is produced by one unit, with the micro-kernel FMA
 // order of GEMM over the same KC blocks, into a scratch first holding C (when accumulating):
 // `((C + blk0) + blk1) + ...`, exactly what GEMM.run computes on the column matrix. So the result
 // is bit-identical to the column-matrix path (tested) and independent of the thread count.
@@ -38,11 +41,6 @@ public enum PixelWindowConv {
         let mr = GEMM.mr, nr = GEMM.nr
         let np = g.outPixels, m = g.outChannels, k = g.k   // C^T is [np, m]
         let hp = g.height + 2 * g.padH, wp = g.width + 2 * g.padW
-        let padded = UnsafeMutableRawPointer.allocate(byteCount: g.inChannels * hp * wp * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: g.inChannels * hp * wp)
-        defer { padded.deallocate() }
-        pad(x, g, into: padded)
-
         var offsets = [Int](repeating: 0, count: k)
         var t = 0
         for ci in 0..<g.inChannels {
@@ -59,88 +57,132 @@ public enum PixelWindowConv {
         pixels.withUnsafeBufferPointer { pixelBuffer in
             offsets.withUnsafeBufferPointer { offsetBuffer in
                 let pixels = pixelBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
-                // Same static partition as GEMM's transposed product: by NR panels of output
-                // channels when there are plenty (every worker reads the whole, small, image),
-                // otherwise by MR panels of pixels.
                 let panelsN = (m + nr - 1) / nr, panelsM = rowsPadded / mr
-                let byColumns = GEMM.splitsByColumns(m: np, n: m)
-                Parallel.forEachChunk(count: byColumns ? panelsN : panelsM) { share in
-                    let cols = byColumns ? (share.lowerBound * nr)..<Swift.min(m, share.upperBound * nr) : 0..<m
-                    let rows = byColumns ? 0..<np : (share.lowerBound * mr)..<Swift.min(np, share.upperBound * mr)
-                    block(rows: rows, cols: cols, k: k, a: a, image: UnsafePointer(padded), pixels: pixels,
-                          offsets: offsets, y: y, ldy: np, accumulate: accumulate)
+                if GEMM.splitsByColumns(m: np, n: m) {
+                    // Units of one NR panel of output channels (all pixels), claimed by whichever
+                    // worker is free: on a shared host one worker is often delayed, and a static
+                    // half would make the other wait. A unit's outputs do not depend on who
+                    // computes it, so the bits stay those of one thread.
+                    let queue = WorkQueue(count: panelsN)
+                    Parallel.forEachChunk(count: panelsN) { _ in
+                        work(a: a, x: x, g, pixels: pixels, offsets: offsets, y: y, accumulate: accumulate,
+                             maxUnit: (np, nr)) {
+                            queue.claim().map { p in (0..<np, (p * nr)..<Swift.min(m, p * nr + nr)) }
+                        }
+                    }
+                } else {
+                    // Few output channels: static shares of MR pixel panels (each worker packs
+                    // all of B when it is not cached, so more units would repeat that).
+                    Parallel.forEachChunk(count: panelsM) { share in
+                        var unit: (Range<Int>, Range<Int>)? = ((share.lowerBound * mr)..<Swift.min(np, share.upperBound * mr), 0..<m)
+                        work(a: a, x: x, g, pixels: pixels, offsets: offsets, y: y, accumulate: accumulate,
+                             maxUnit: (share.count * mr, m)) {
+                            defer { unit = nil }
+                            return unit
+                        }
+                    }
                 }
             }
         }
     }
 
-    /// xpad[Cin, H + 2*padH, W + 2*padW] from x[Cin, H, W], zero borders; parallel over channels.
-    static func pad(_ x: UnsafePointer<Float>, _ g: ConvGeometry, into p: UnsafeMutablePointer<Float>) {
+    /// Channels `channels` of xpad[Cin, H + 2*padH, W + 2*padW] from x[Cin, H, W], zero borders.
+    static func pad(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channels: Range<Int>, into p: UnsafeMutablePointer<Float>) {
         let H = g.height, W = g.width, ph = g.padH, pw = g.padW
         let hp = H + 2 * ph, wp = W + 2 * pw
-        Parallel.forEachChunk(count: g.inChannels, minChunk: 16) { chans in
-            for ci in chans {
-                // Safe: plane ci is written only by the worker that owns channel ci.
-                let plane = p + ci * hp * wp, src = x + ci * H * W
-                plane.update(repeating: 0, count: ph * wp)
-                for iy in 0..<H {
-                    let row = plane + (ph + iy) * wp
-                    row.update(repeating: 0, count: pw)
-                    (row + pw).update(from: src + iy * W, count: W)
-                    (row + pw + W).update(repeating: 0, count: pw)
-                }
-                (plane + (ph + H) * wp).update(repeating: 0, count: ph * wp)
+        for ci in channels {
+            let plane = p + ci * hp * wp, src = x + ci * H * W
+            plane.update(repeating: 0, count: ph * wp)
+            for iy in 0..<H {
+                let row = plane + (ph + iy) * wp
+                row.update(repeating: 0, count: pw)
+                (row + pw).update(from: src + iy * W, count: W)
+                (row + pw + W).update(repeating: 0, count: pw)
             }
+            (plane + (ph + H) * wp).update(repeating: 0, count: ph * wp)
         }
     }
 
-    /// One worker's share C^T[rows, cols] (pixels x output channels), single-threaded.
-    static func block<PA: GEMMPackA>(rows: Range<Int>, cols: Range<Int>, k: Int, a: PA, image: UnsafePointer<Float>,
-                                     pixels: UnsafePointer<Int>, offsets: UnsafePointer<Int>,
-                                     y: UnsafeMutablePointer<Float>, ldy: Int, accumulate: Bool) {
+    /// One worker: computes the units C^T[rows, cols] (pixels x output channels) that `next` hands
+    /// out (at most `maxUnit` = (rows, cols) each) until it returns nil. Single-threaded.
+    static func work<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                    pixels: UnsafePointer<Int>, offsets: UnsafePointer<Int>,
+                                    y: UnsafeMutablePointer<Float>, accumulate: Bool, maxUnit: (rows: Int, cols: Int),
+                                    next: () -> (rows: Range<Int>, cols: Range<Int>)?) {
         let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
-        let ldS = GEMM.roundUp(cols.count, nr), rowsPadded = GEMM.roundUp(rows.count, mr)
+        let k = g.k, ldy = g.outPixels, taps = g.kernelHeight * g.kernelWidth
+        let ldS = GEMM.roundUp(maxUnit.cols, nr), rowsPadded = GEMM.roundUp(maxUnit.rows, mr)
+        // Every worker pads its own copy of the image, channel by channel as its first unit's K
+        // blocks reach them (hot in L1/L2 when read): duplicated work of the size of the image,
+        // instead of a separate parallel phase whose fork/join costs more on these 1-2 ms convs.
+        let planeCount = (g.height + 2 * g.padH) * (g.width + 2 * g.padW)
+        let image = UnsafeMutableRawPointer.allocate(byteCount: g.inChannels * planeCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: g.inChannels * planeCount)
+        var paddedChannels = 0
         // C^T accumulates over all K blocks in a row-major scratch (vector read-add-writes) and is
         // stored transposed into y once, as in GEMM.block.
         let scratch = UnsafeMutableRawPointer.allocate(byteCount: rowsPadded * ldS * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: rowsPadded * ldS)
-        let prepacked = a.prepackedTransposedAsB(k0: 0, kc: Swift.min(kc, k), i0: cols.lowerBound) != nil
+        let prepacked = a.prepackedTransposedAsB(k0: 0, kc: Swift.min(kc, k), i0: 0) != nil
         let bufCount = prepacked ? 1 : Swift.min(kc, k) * ldS
         let bufB = UnsafeMutableRawPointer.allocate(byteCount: bufCount * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: bufCount)
-        defer { scratch.deallocate(); bufB.deallocate() }
-        if accumulate {
-            for i in 0..<rows.count {
-                let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
-                for j in 0..<cols.count { srow[j] = ycol[j * ldy] }
-            }
-        }
-        for pc in stride(from: 0, to: k, by: kc) {
-            let kcur = Swift.min(kc, k - pc)
-            let bBlock: UnsafePointer<Float>
-            if let p = a.prepackedTransposedAsB(k0: pc, kc: kcur, i0: cols.lowerBound) { bBlock = p } else {
-                a.packTransposedAsB(into: bufB, k0: pc, kc: kcur, i0: cols.lowerBound, nc: cols.count)
-                bBlock = UnsafePointer(bufB)
-            }
-            let acc = accumulate || pc > 0
-            // One B micro-panel (KC x 32, L1/L2) against every MR panel of pixels; the pixels'
-            // windows of this K block (~28 channels of the small padded image) stay in L1/L2.
-            for jr in stride(from: 0, to: cols.count, by: nr) {
-                let bp = bBlock + jr * kcur
-                for ir in stride(from: 0, to: rows.count, by: mr) {
-                    // Safe: this worker owns rows `rows` and columns `cols` of C^T (its scratch).
-                    let sp = scratch + ir * ldS + jr, px = pixels + rows.lowerBound + ir
-                    let mh = Swift.min(mr, rows.count - ir)
-                    // A last panel of one or two pixels (7x7 maps: 49 = 8*6 + 1) takes the 2-row kernel.
-                    if mh <= 2 { microKernel2x32(kcur, image, px, offsets + pc, bp, sp, ldS, acc, rows: mh) }
-                    else { microKernel6x32(kcur, image, px, offsets + pc, bp, sp, ldS, acc) }
+        defer { image.deallocate(); scratch.deallocate(); bufB.deallocate() }
+
+        while let (rows, cols) = next() {
+            // Safe: the unit's C^T[rows, cols], i.e. y[cols, rows], belongs to this worker alone.
+            if accumulate {
+                for i in 0..<rows.count {
+                    let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
+                    for j in 0..<cols.count { srow[j] = ycol[j * ldy] }
                 }
             }
+            for pc in stride(from: 0, to: k, by: kc) {
+                let kcur = Swift.min(kc, k - pc)
+                let bBlock: UnsafePointer<Float>
+                if let p = a.prepackedTransposedAsB(k0: pc, kc: kcur, i0: cols.lowerBound) { bBlock = p } else {
+                    a.packTransposedAsB(into: bufB, k0: pc, kc: kcur, i0: cols.lowerBound, nc: cols.count)
+                    bBlock = UnsafePointer(bufB)
+                }
+                let lastChannel = (pc + kcur - 1) / taps
+                if lastChannel >= paddedChannels {
+                    pad(x, g, channels: paddedChannels..<(lastChannel + 1), into: image)
+                    paddedChannels = lastChannel + 1
+                }
+                let acc = accumulate || pc > 0
+                // One B micro-panel (KC x 32, L1/L2) against every MR panel of pixels; the pixels'
+                // windows of this K block (~28 channels of the small padded image) stay in L1/L2.
+                for jr in stride(from: 0, to: cols.count, by: nr) {
+                    let bp = bBlock + jr * kcur
+                    for ir in stride(from: 0, to: rows.count, by: mr) {
+                        let sp = scratch + ir * ldS + jr, px = pixels + rows.lowerBound + ir
+                        let mh = Swift.min(mr, rows.count - ir)
+                        // A last panel of one or two pixels (7x7 maps: 49 = 8*6 + 1) takes the 2-row kernel.
+                        if mh <= 2 { microKernel2x32(kcur, UnsafePointer(image), px, offsets + pc, bp, sp, ldS, acc, rows: mh) }
+                        else { microKernel6x32(kcur, UnsafePointer(image), px, offsets + pc, bp, sp, ldS, acc) }
+                    }
+                }
+            }
+            for i in 0..<rows.count {
+                let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
+                for j in 0..<cols.count { ycol[j * ldy] = srow[j] }
+            }
         }
-        for i in 0..<rows.count {
-            // Safe: y[cols, rows] is this worker's share.
-            let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
-            for j in 0..<cols.count { ycol[j * ldy] = srow[j] }
+    }
+
+    /// Hands out work units 0..<count, in order, to whichever worker asks first.
+    final class WorkQueue: @unchecked Sendable {   // `next` guarded by `lock`
+        private var next = 0
+        private let count: Int
+        private let lock = NSLock()
+
+        init(count: Int) { self.count = count }
+
+        func claim() -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            guard next < count else { return nil }
+            next += 1
+            return next - 1
         }
     }
 
