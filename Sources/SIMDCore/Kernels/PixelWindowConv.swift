@@ -7,8 +7,8 @@ import Foundation   // NSLock
 // With the zero-padded image xpad[Cin, Hp, Wp] (Hp = H + 2*padH, Wp = W + 2*padW),
 //   col[(ci,ky,kx), (oy,ox)] = xpad[pixel[(oy,ox)] + offset[(ci,ky,kx)]],
 //   pixel[(oy,ox)] = oy*sh*Wp + ox*sw,   offset[(ci,ky,kx)] = ci*Hp*Wp + ky*Wp + kx,
-// so the A operand of the transposed product (col^T, MR pixels x K) needs no packing: the
-// micro-kernel broadcasts its 6 values per k from `xpad + pixel[r] + offset[k]`. The B operand is
+// so the A operand of the transposed product (col^T, pixels x K) needs no packing: the
+// micro-kernel broadcasts its 7 values per k from `xpad + pixel[r] + offset[k]`. The B operand is
 // the weights as NR panels, W^T, pre-packed (PackedWeightCache) or packed per worker. (A plain
 // padded copy, not WindowConv's phase images: the stride only changes `pixel`, and the copy is
 // row memcpys where the phases of a stride-2 conv are a strided gather.)
@@ -26,6 +26,9 @@ import Foundation   // NSLock
 
 /// The transposed product of small-map convolutions with A read from the image (see the header).
 public enum PixelWindowConv {
+    /// Pixel rows of the micro-kernel: 14x14 and 7x7 maps have 28*7 and 7*7 pixels.
+    static let mr = 7
+
     /// True when `Conv2D.convGEMM` takes this path: small maps (at most 256 output pixels, not the
     /// window path) for which GEMM would compute the transposed product. A pure function of the
     /// geometry, and the same rule by which `Conv2D.prepacked` caches the weights as NR panels.
@@ -38,7 +41,7 @@ public enum PixelWindowConv {
     /// panels of A^T, pre-packed or packed here exactly as GEMM would).
     static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                    y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        let mr = GEMM.mr, nr = GEMM.nr
+        let mr = PixelWindowConv.mr, nr = GEMM.nr
         let np = g.outPixels, m = g.outChannels, k = g.k   // C^T is [np, m]
         let hp = g.height + 2 * g.padH, wp = g.width + 2 * g.padW
         var offsets = [Int](repeating: 0, count: k)
@@ -48,8 +51,8 @@ public enum PixelWindowConv {
                 for kx in 0..<g.kernelWidth { offsets[t] = (ci * hp + ky) * wp + kx; t += 1 }
             }
         }
-        // pixel[j] for each C^T row; the padding rows of the last MR panel repeat pixel 0 (computed
-        // into scratch rows that are never stored).
+        // pixel[j] for each C^T row; the padding rows of a last panel repeat pixel 0 (computed into
+        // scratch rows that are never stored).
         let rowsPadded = GEMM.roundUp(np, mr)
         var pixels = [Int](repeating: 0, count: rowsPadded)
         for j in 0..<np { pixels[j] = (j / g.outWidth) * g.strideH * wp + (j % g.outWidth) * g.strideW }
@@ -71,7 +74,7 @@ public enum PixelWindowConv {
                         }
                     }
                 } else {
-                    // Few output channels: static shares of MR pixel panels (each worker packs
+                    // Few output channels: static shares of 7-pixel panels (each worker packs
                     // all of B when it is not cached, so more units would repeat that).
                     Parallel.forEachChunk(count: panelsM) { share in
                         var unit: (Range<Int>, Range<Int>)? = ((share.lowerBound * mr)..<Swift.min(np, share.upperBound * mr), 0..<m)
@@ -109,7 +112,7 @@ public enum PixelWindowConv {
                                     pixels: UnsafePointer<Int>, offsets: UnsafePointer<Int>,
                                     y: UnsafeMutablePointer<Float>, accumulate: Bool, maxUnit: (rows: Int, cols: Int),
                                     next: () -> (rows: Range<Int>, cols: Range<Int>)?) {
-        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc
+        let mr = PixelWindowConv.mr, nr = GEMM.nr, kc = GEMM.kc
         let k = g.k, ldy = g.outPixels, taps = g.kernelHeight * g.kernelWidth
         let ldS = GEMM.roundUp(maxUnit.cols, nr), rowsPadded = GEMM.roundUp(maxUnit.rows, mr)
         // Every worker pads its own copy of the image, channel by channel as its first unit's K
@@ -150,16 +153,13 @@ public enum PixelWindowConv {
                     paddedChannels = lastChannel + 1
                 }
                 let acc = accumulate || pc > 0
-                // One B micro-panel (KC x 32, L1/L2) against every MR panel of pixels; the pixels'
+                // One B micro-panel (KC x 32, L1/L2) against every 7-pixel panel; the pixels'
                 // windows of this K block (~28 channels of the small padded image) stay in L1/L2.
                 for jr in stride(from: 0, to: cols.count, by: nr) {
                     let bp = bBlock + jr * kcur
                     for ir in stride(from: 0, to: rows.count, by: mr) {
-                        let sp = scratch + ir * ldS + jr, px = pixels + rows.lowerBound + ir
-                        let mh = Swift.min(mr, rows.count - ir)
-                        // A last panel of one or two pixels (7x7 maps: 49 = 8*6 + 1) takes the 2-row kernel.
-                        if mh <= 2 { microKernel2x32(kcur, UnsafePointer(image), px, offsets + pc, bp, sp, ldS, acc, rows: mh) }
-                        else { microKernel6x32(kcur, UnsafePointer(image), px, offsets + pc, bp, sp, ldS, acc) }
+                        microKernel7x32(kcur, UnsafePointer(image), pixels + rows.lowerBound + ir, offsets + pc, bp,
+                                        scratch + ir * ldS + jr, ldS, acc)
                     }
                 }
             }
@@ -188,18 +188,19 @@ public enum PixelWindowConv {
 
     // MARK: Micro-kernels
 
-    /// C[6,32] (+)= A · Bpanel[kc][32] with A[r, p] = `x[pixels[r] + offsets[p]]` (6 image windows
-    /// instead of a packed panel) and B 64-byte aligned. Same FMA order as `GEMM.microKernel6x32`;
-    /// kept out of line for the same reason.
+    /// C[7,32] (+)= A · Bpanel[kc][32] with A[r, p] = `x[pixels[r] + offsets[p]]` (7 image windows
+    /// instead of a packed panel) and B 64-byte aligned: 14 zmm accumulators (AVX-512 has 32
+    /// registers). 7 rows because 14x14 and 7x7 maps have 28*7 and 7*7 pixels (no padding rows).
+    /// Same FMA order per element as `GEMM.microKernel6x32`; kept out of line for the same reason.
     @inline(never)
-    static func microKernel6x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
+    static func microKernel7x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
                                 _ offsets: UnsafePointer<Int>, _ b: UnsafePointer<Float>,
                                 _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
         typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        let x0 = x + pixels[0], x1 = x + pixels[1], x2 = x + pixels[2]
-        let x3 = x + pixels[3], x4 = x + pixels[4], x5 = x + pixels[5]
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V()
+        let x0 = x + pixels[0], x1 = x + pixels[1], x2 = x + pixels[2], x3 = x + pixels[3]
+        let x4 = x + pixels[4], x5 = x + pixels[5], x6 = x + pixels[6]
         var bp = UnsafeRawPointer(b)
         for p in 0..<kc {
             let o = offsets[p]
@@ -211,6 +212,7 @@ public enum PixelWindowConv {
             av = V(repeating: x3[o]); c30.addProduct(av, b0); c31.addProduct(av, b1)
             av = V(repeating: x4[o]); c40.addProduct(av, b0); c41.addProduct(av, b1)
             av = V(repeating: x5[o]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+            av = V(repeating: x6[o]); c60.addProduct(av, b0); c61.addProduct(av, b1)
             bp += 128
         }
         let cr = UnsafeMutableRawPointer(c)
@@ -218,33 +220,7 @@ public enum PixelWindowConv {
         @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
             GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
         }
-        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
-        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
-    }
-
-    /// The first `rows` (1 or 2) rows of `microKernel6x32`, same FMA order per element.
-    @inline(never)
-    static func microKernel2x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
-                                _ offsets: UnsafePointer<Int>, _ b: UnsafePointer<Float>,
-                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool, rows: Int) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
-        // A one-pixel panel reads its own window twice (row 1 is not stored).
-        let x0 = x + pixels[0], x1 = x + pixels[rows > 1 ? 1 : 0]
-        var bp = UnsafeRawPointer(b)
-        for p in 0..<kc {
-            let o = offsets[p]
-            let b0 = bp.load(as: V.self)
-            let b1 = bp.load(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: x0[o]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: x1[o]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            bp += 128
-        }
-        let cr = UnsafeMutableRawPointer(c)
-        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            GEMM.storeTileRow(cr + row * ldc * 4, v0, v1, accumulate: accumulate)
-        }
-        put(0, c00, c01)
-        if rows > 1 { put(1, c10, c11) }
+        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31)
+        put(4, c40, c41); put(5, c50, c51); put(6, c60, c61)
     }
 }
