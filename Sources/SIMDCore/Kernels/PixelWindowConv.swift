@@ -44,12 +44,15 @@ public enum PixelWindowConv {
         let mr = PixelWindowConv.mr, nr = GEMM.nr
         let np = g.outPixels, m = g.outChannels, k = g.k   // C^T is [np, m]
         let hp = g.height + 2 * g.padH, wp = g.width + 2 * g.padW
-        var offsets = [Int](repeating: 0, count: k)
-        var t = 0
-        for ci in 0..<g.inChannels {
-            for ky in 0..<g.kernelHeight {
-                for kx in 0..<g.kernelWidth { offsets[t] = (ci * hp + ky) * wp + kx; t += 1 }
+        // (Filled through a raw buffer: element-wise Array stores took ~13 us of a 1.3 ms layer-4 conv.)
+        let offsets = [Int](unsafeUninitializedCapacity: k) { buffer, count in
+            var t = 0
+            for ci in 0..<g.inChannels {
+                for ky in 0..<g.kernelHeight {
+                    for kx in 0..<g.kernelWidth { buffer[t] = (ci * hp + ky) * wp + kx; t += 1 }
+                }
             }
+            count = k
         }
         // pixel[j] for each C^T row; the padding rows of a last panel repeat pixel 0 (computed into
         // scratch rows that are never stored).
