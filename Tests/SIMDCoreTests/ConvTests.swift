@@ -41,6 +41,11 @@ final class ConvTests: XCTestCase {
         Case(n: 5, cin: 6, h: 32, w: 32, cout: 13, k: 3, stride: 1, pad: 1, kw: nil),   // 25: M, dx M not multiples of 6
         Case(n: 4, cin: 3, h: 64, w: 63, cout: 8, k: 3, stride: 2, pad: 1, kw: nil),    // 26: stride 2 (general dx, per image)
         Case(n: 1, cin: 30, h: 10, w: 64, cout: 20, k: 3, stride: 1, pad: 1, kw: nil),  // 27: 2 panels per row, K > KC
+        // The pixel-window path (PixelWindowConv.swift, A read from the phase images): 14x14 and 7x7
+        // outputs split by pixels (few output channels) or by output channels, stride 1 and 2.
+        Case(n: 1, cin: 32, h: 28, w: 27, cout: 70, k: 3, stride: 2, pad: 1, kw: nil),  // 28: 14x14, row split
+        Case(n: 2, cin: 30, h: 14, w: 14, cout: 260, k: 3, stride: 1, pad: 1, kw: nil), // 29: column split, 4-column edge
+        Case(n: 1, cin: 20, h: 14, w: 13, cout: 64, k: 3, stride: 2, pad: 1, kw: nil),  // 30: 7x7 from stride 2
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -75,7 +80,7 @@ final class ConvTests: XCTestCase {
         var rng = SeededRNG(seed: 5)
         for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11],
                   Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24],
-                  Self.cases[25], Self.cases[26], Self.cases[27]] {
+                  Self.cases[25], Self.cases[26], Self.cases[27], Self.cases[28], Self.cases[29], Self.cases[30]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)
@@ -109,6 +114,37 @@ final class ConvTests: XCTestCase {
             }
             XCTAssertEqual(db, plain, "bias gradient, batch \(batch), \(channels) channels, \(pixels) pixels")
         }
+    }
+
+    /// The pixel-window path computes exactly what the column-matrix path (im2col + GEMM's
+    /// transposed product) computes, bit for bit, with a bias (accumulating) and any thread count.
+    func testPixelWindowMatchesColumnMatrixBitForBit() throws {
+        var covered = 0
+        for (i, c) in Self.cases.enumerated() {
+            let g = try Conv2D.geometry(input: [c.n, c.cin, c.h, c.w], weight: weightShape(c), bias: [c.cout],
+                                        stride: c.stride, padding: c.pad)
+            guard PixelWindowConv.applies(g) else { continue }
+            covered += 1
+            var rng = SeededRNG(seed: UInt64(500 + i))
+            let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
+            let w = rng.uniformTensor(weightShape(c), bound: 0.5)
+            let b = rng.uniformTensor([c.cout], bound: 0.5)
+            var column = [Float](repeating: .nan, count: c.n * c.cout * g.outPixels)
+            x.withUnsafeBufferPointer { xp in w.withUnsafeBufferPointer { wp in column.withUnsafeMutableBufferPointer { yp in
+                Conv2D.forwardColumnMatrix(x: xp.baseAddress!, batch: c.n, weight: wp.baseAddress!, bias: b.scalars, g, y: yp.baseAddress!)
+            } } }
+            let reference = try Conv2D.referenceForward(input: x, weight: w, bias: b, stride: c.stride, padding: c.pad)
+            for threads in [1, 2, 3] {
+                let y = try Parallel.$threadCount.withValue(threads) {
+                    try Conv2D.forward(input: x, weight: w, bias: b, stride: c.stride, padding: c.pad)
+                }
+                XCTAssertEqual(y.scalars, column, "case \(i), \(threads) threads: pixel window vs column matrix")
+                if threads == 1 {
+                    print("pixel window case \(i) x\(x.shape) w\(w.shape) s\(c.stride): max diff vs column matrix \(zip(y.scalars, column).map { abs($0 - $1) }.max()!), vs reference \(y.maxAbsDifference(reference))")
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(covered, 7, "pixel-window cases")
     }
 
     // MARK: Batched weight gradient

@@ -127,10 +127,11 @@ public enum Conv2D {
 
     /// y[M, Hout*Wout] (+)= A[M, K] · im2col(x) for one image.
     /// Wide maps (>= 28 output columns): the window path (WindowConv.swift), no B packing at all.
-    /// Other large feature maps: B panels are packed straight from the image (each worker packs only its
-    /// own columns). Small maps (<= 256 output pixels, ResNet stages 3-4): the GEMM splits C by rows
-    /// and every worker would repeat the gather for all of B, so the column matrix is built once
-    /// (in parallel) and packed with plain vector copies.
+    /// Small maps whose GEMM is the transposed product (ResNet stages 3-4: 14x14, 7x7): the pixel-window
+    /// path (PixelWindowConv.swift), A read from the image. Other large feature maps: B panels are
+    /// packed straight from the image (each worker packs only its own columns). Other small maps
+    /// (<= 256 output pixels): the GEMM splits C by rows and every worker would repeat the gather for
+    /// all of B, so the column matrix is built once (in parallel) and packed with plain vector copies.
     static func convGEMM<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                         y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let np = g.outPixels
@@ -139,12 +140,10 @@ public enum Conv2D {
                      c: y, ldc: np, accumulate: accumulate)
         } else if WindowConv.applies(g) {
             WindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
+        } else if PixelWindowConv.applies(g) {
+            PixelWindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
         } else if np <= 256 {
-            let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
-            defer { col.deallocate() }
-            Im2Col.im2col(x, g, into: col)
-            GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: col, ld: np, transposed: false),
-                     c: y, ldc: np, accumulate: accumulate)
+            convColumnMatrix(a: a, x: x, g, y: y, accumulate: accumulate)
         } else {
             GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: x, g: g),
                      c: y, ldc: np, accumulate: accumulate)
@@ -176,6 +175,32 @@ public enum Conv2D {
                 for img in images { body(img) }
             }
         }
+    }
+
+    /// Forward through the column-matrix path (`convColumnMatrix`) whatever the geometry, image by
+    /// image: the reference the pixel-window path of small maps matches bit for bit (tests).
+    public static func forwardColumnMatrix(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: [Float]?,
+                                           _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
+        let np = g.outPixels, a = MatrixPackA(base: weight, ld: g.k, transposed: false)
+        for img in 0..<batch {
+            let xi = x + img * g.inChannels * g.inPixels, yi = y + img * g.outChannels * np
+            if let bias {
+                for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
+            }
+            convColumnMatrix(a: a, x: xi, g, y: yi, accumulate: bias != nil)
+        }
+    }
+
+    /// y (+)= A · col(x) through an explicit column matrix and GEMM.run: small maps that are not
+    /// the transposed product, and the reference the pixel-window path must match bit for bit.
+    static func convColumnMatrix<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                                y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let np = g.outPixels
+        let col = UnsafeMutablePointer<Float>.allocate(capacity: g.k * np)
+        defer { col.deallocate() }
+        Im2Col.im2col(x, g, into: col)
+        GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: col, ld: np, transposed: false),
+                 c: y, ldc: np, accumulate: accumulate)
     }
 
     // MARK: Input gradient

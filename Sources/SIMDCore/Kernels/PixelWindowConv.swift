@@ -1,0 +1,212 @@
+// MARK: - Pixel-window convolution: the transposed product of small maps, A read from the image
+//
+// Y^T[Hout*Wout, Cout] = col^T · W^T   (small maps: 14x14, 7x7; see GEMM.prefersTransposedProduct)
+//
+// With the zero-padded image xpad[Cin, Hp, Wp] (Hp = H + 2*padH, Wp = W + 2*padW),
+//   col[(ci,ky,kx), (oy,ox)] = xpad[pixel[(oy,ox)] + offset[(ci,ky,kx)]],
+//   pixel[(oy,ox)] = oy*sh*Wp + ox*sw,   offset[(ci,ky,kx)] = ci*Hp*Wp + ky*Wp + kx,
+// so the A operand of the transposed product (col^T, pixels x K) needs no packing: the
+// micro-kernel broadcasts its 7 values per k from `xpad + pixel[r] + offset[k]`. The B operand is
+// the weights as NR panels, W^T, pre-packed (PackedWeightCache) or packed per worker. (A plain
+// padded copy, not WindowConv's phase images: the stride only changes `pixel`, and the copy is
+// row memcpys where the phases of a stride-2 conv are a strided gather.)
+//
+// The previous path wrote the column matrix (im2col, 1.8 MB for a 14x14 map with 256 channels),
+// packed its transpose into MR panels shared by the workers, then ran the GEMM: three parallel
+// phases and two passes over 1.8 MB, per image. Here: one parallel phase, in which each worker
+// pads the image (a copy of its size) as it goes and computes its static share of 32-channel
+// units.
+//
+// Determinism and bits: each C^T element is produced by one unit, with the micro-kernel FMA
+// order of GEMM over the same KC blocks, into a scratch first holding C (when accumulating):
+// `((C + blk0) + blk1) + ...`, exactly what GEMM.run computes on the column matrix. So the result
+// is bit-identical to the column-matrix path (tested) and independent of the thread count.
+
+/// The transposed product of small-map convolutions with A read from the image (see the header).
+public enum PixelWindowConv {
+    /// Pixel rows of the micro-kernel: 14x14 and 7x7 maps have 28*7 and 7*7 pixels.
+    static let mr = 7
+
+    /// True when `Conv2D.convGEMM` takes this path: small maps (at most 256 output pixels, not the
+    /// window path) for which GEMM would compute the transposed product. A pure function of the
+    /// geometry, and the same rule by which `Conv2D.prepacked` caches the weights as NR panels.
+    public static func applies(_ g: ConvGeometry) -> Bool {
+        !g.isPointwise && !WindowConv.applies(g) && g.outPixels <= 256
+            && GEMM.prefersTransposedProduct(m: g.outChannels, n: g.outPixels, k: g.k)
+    }
+
+    /// y[Cout, Hout*Wout] (+)= A[Cout, K] · col(x) for one image; `a` yields the weights (its NR
+    /// panels of A^T, pre-packed or packed here exactly as GEMM would).
+    static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                   y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let mr = PixelWindowConv.mr, nr = GEMM.nr
+        let np = g.outPixels, m = g.outChannels, k = g.k   // C^T is [np, m]
+        let hp = g.height + 2 * g.padH, wp = g.width + 2 * g.padW
+        // (Filled through a raw buffer: element-wise Array stores took ~13 us of a 1.3 ms layer-4 conv.)
+        let offsets = [Int](unsafeUninitializedCapacity: k) { buffer, count in
+            var t = 0
+            for ci in 0..<g.inChannels {
+                for ky in 0..<g.kernelHeight {
+                    for kx in 0..<g.kernelWidth { buffer[t] = (ci * hp + ky) * wp + kx; t += 1 }
+                }
+            }
+            count = k
+        }
+        // pixel[j] for each C^T row; the padding rows of a last panel repeat pixel 0 (computed into
+        // scratch rows that are never stored).
+        let rowsPadded = GEMM.roundUp(np, mr)
+        var pixels = [Int](repeating: 0, count: rowsPadded)
+        for j in 0..<np { pixels[j] = (j / g.outWidth) * g.strideH * wp + (j % g.outWidth) * g.strideW }
+
+        pixels.withUnsafeBufferPointer { pixelBuffer in
+            offsets.withUnsafeBufferPointer { offsetBuffer in
+                let pixels = pixelBuffer.baseAddress!, offsets = offsetBuffer.baseAddress!
+                let panelsN = (m + nr - 1) / nr, panelsM = rowsPadded / mr
+                if GEMM.splitsByColumns(m: np, n: m) {
+                    // Units of one NR panel of output channels (all pixels), a static share per
+                    // worker. A unit's outputs do not depend on who computes it, so the bits stay
+                    // those of one thread.
+                    Parallel.forEachChunk(count: panelsN) { share in
+                        var p = share.lowerBound
+                        work(a: a, x: x, g, pixels: pixels, offsets: offsets, y: y, accumulate: accumulate,
+                             maxUnit: (np, nr)) {
+                            guard p < share.upperBound else { return nil }
+                            defer { p += 1 }
+                            return (0..<np, (p * nr)..<Swift.min(m, p * nr + nr))
+                        }
+                    }
+                } else {
+                    // Few output channels: static shares of 7-pixel panels (each worker packs
+                    // all of B when it is not cached, so more units would repeat that).
+                    Parallel.forEachChunk(count: panelsM) { share in
+                        var unit: (Range<Int>, Range<Int>)? = ((share.lowerBound * mr)..<Swift.min(np, share.upperBound * mr), 0..<m)
+                        work(a: a, x: x, g, pixels: pixels, offsets: offsets, y: y, accumulate: accumulate,
+                             maxUnit: (share.count * mr, m)) {
+                            defer { unit = nil }
+                            return unit
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Channels `channels` of xpad[Cin, H + 2*padH, W + 2*padW] from x[Cin, H, W], zero borders.
+    static func pad(_ x: UnsafePointer<Float>, _ g: ConvGeometry, channels: Range<Int>, into p: UnsafeMutablePointer<Float>) {
+        let H = g.height, W = g.width, ph = g.padH, pw = g.padW
+        let hp = H + 2 * ph, wp = W + 2 * pw
+        for ci in channels {
+            let plane = p + ci * hp * wp, src = x + ci * H * W
+            plane.update(repeating: 0, count: ph * wp)
+            for iy in 0..<H {
+                let row = plane + (ph + iy) * wp
+                row.update(repeating: 0, count: pw)
+                (row + pw).update(from: src + iy * W, count: W)
+                (row + pw + W).update(repeating: 0, count: pw)
+            }
+            (plane + (ph + H) * wp).update(repeating: 0, count: ph * wp)
+        }
+    }
+
+    /// One worker: computes the units C^T[rows, cols] (pixels x output channels) that `next` hands
+    /// out (at most `maxUnit` = (rows, cols) each) until it returns nil. Single-threaded.
+    static func work<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
+                                    pixels: UnsafePointer<Int>, offsets: UnsafePointer<Int>,
+                                    y: UnsafeMutablePointer<Float>, accumulate: Bool, maxUnit: (rows: Int, cols: Int),
+                                    next: () -> (rows: Range<Int>, cols: Range<Int>)?) {
+        let mr = PixelWindowConv.mr, nr = GEMM.nr, kc = GEMM.kc
+        let k = g.k, ldy = g.outPixels, taps = g.kernelHeight * g.kernelWidth
+        let ldS = GEMM.roundUp(maxUnit.cols, nr), rowsPadded = GEMM.roundUp(maxUnit.rows, mr)
+        // Every worker pads its own copy of the image, channel by channel as its first unit's K
+        // blocks reach them (hot in L1/L2 when read): duplicated work of the size of the image,
+        // instead of a separate parallel phase whose fork/join costs more on these 1-2 ms convs.
+        let planeCount = (g.height + 2 * g.padH) * (g.width + 2 * g.padW)
+        let image = UnsafeMutableRawPointer.allocate(byteCount: g.inChannels * planeCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: g.inChannels * planeCount)
+        var paddedChannels = 0
+        // C^T accumulates over all K blocks in a row-major scratch (vector read-add-writes) and is
+        // stored transposed into y once, as in GEMM.block.
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: rowsPadded * ldS * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: rowsPadded * ldS)
+        let prepacked = a.prepackedTransposedAsB(k0: 0, kc: Swift.min(kc, k), i0: 0) != nil
+        let bufCount = prepacked ? 1 : Swift.min(kc, k) * ldS
+        let bufB = UnsafeMutableRawPointer.allocate(byteCount: bufCount * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: bufCount)
+        defer { image.deallocate(); scratch.deallocate(); bufB.deallocate() }
+
+        while let (rows, cols) = next() {
+            // Safe: the unit's C^T[rows, cols], i.e. y[cols, rows], belongs to this worker alone.
+            if accumulate {
+                for i in 0..<rows.count {
+                    let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
+                    for j in 0..<cols.count { srow[j] = ycol[j * ldy] }
+                }
+            }
+            for pc in stride(from: 0, to: k, by: kc) {
+                let kcur = Swift.min(kc, k - pc)
+                let bBlock: UnsafePointer<Float>
+                if let p = a.prepackedTransposedAsB(k0: pc, kc: kcur, i0: cols.lowerBound) { bBlock = p } else {
+                    a.packTransposedAsB(into: bufB, k0: pc, kc: kcur, i0: cols.lowerBound, nc: cols.count)
+                    bBlock = UnsafePointer(bufB)
+                }
+                let lastChannel = (pc + kcur - 1) / taps
+                if lastChannel >= paddedChannels {
+                    pad(x, g, channels: paddedChannels..<(lastChannel + 1), into: image)
+                    paddedChannels = lastChannel + 1
+                }
+                let acc = accumulate || pc > 0
+                // One B micro-panel (KC x 32, L1/L2) against every 7-pixel panel; the pixels'
+                // windows of this K block (~28 channels of the small padded image) stay in L1/L2.
+                for jr in stride(from: 0, to: cols.count, by: nr) {
+                    let bp = bBlock + jr * kcur
+                    for ir in stride(from: 0, to: rows.count, by: mr) {
+                        microKernel7x32(kcur, UnsafePointer(image), pixels + rows.lowerBound + ir, offsets + pc, bp,
+                                        scratch + ir * ldS + jr, ldS, acc)
+                    }
+                }
+            }
+            for i in 0..<rows.count {
+                let srow = scratch + i * ldS, ycol = y + cols.lowerBound * ldy + rows.lowerBound + i
+                for j in 0..<cols.count { ycol[j * ldy] = srow[j] }
+            }
+        }
+    }
+
+    // MARK: Micro-kernels
+
+    /// C[7,32] (+)= A · Bpanel[kc][32] with A[r, p] = `x[pixels[r] + offsets[p]]` (7 image windows
+    /// instead of a packed panel) and B 64-byte aligned: 14 zmm accumulators (AVX-512 has 32
+    /// registers). 7 rows because 14x14 and 7x7 maps have 28*7 and 7*7 pixels (no padding rows).
+    /// Same FMA order per element as `GEMM.microKernel6x32`; kept out of line for the same reason.
+    @inline(never)
+    static func microKernel7x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
+                                _ offsets: UnsafePointer<Int>, _ b: UnsafePointer<Float>,
+                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        typealias V = SIMD16<Float>
+        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
+        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V()
+        let x0 = x + pixels[0], x1 = x + pixels[1], x2 = x + pixels[2], x3 = x + pixels[3]
+        let x4 = x + pixels[4], x5 = x + pixels[5], x6 = x + pixels[6]
+        var bp = UnsafeRawPointer(b)
+        for p in 0..<kc {
+            let o = offsets[p]
+            let b0 = bp.load(as: V.self)
+            let b1 = bp.load(fromByteOffset: 64, as: V.self)
+            var av = V(repeating: x0[o]); c00.addProduct(av, b0); c01.addProduct(av, b1)
+            av = V(repeating: x1[o]); c10.addProduct(av, b0); c11.addProduct(av, b1)
+            av = V(repeating: x2[o]); c20.addProduct(av, b0); c21.addProduct(av, b1)
+            av = V(repeating: x3[o]); c30.addProduct(av, b0); c31.addProduct(av, b1)
+            av = V(repeating: x4[o]); c40.addProduct(av, b0); c41.addProduct(av, b1)
+            av = V(repeating: x5[o]); c50.addProduct(av, b0); c51.addProduct(av, b1)
+            av = V(repeating: x6[o]); c60.addProduct(av, b0); c61.addProduct(av, b1)
+            bp += 128
+        }
+        let cr = UnsafeMutableRawPointer(c)
+        let rs = ldc * 4
+        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
+            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
+        }
+        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31)
+        put(4, c40, c41); put(5, c50, c51); put(6, c60, c61)
+    }
+}
