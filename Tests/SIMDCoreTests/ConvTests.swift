@@ -46,6 +46,10 @@ final class ConvTests: XCTestCase {
         Case(n: 1, cin: 32, h: 28, w: 27, cout: 70, k: 3, stride: 2, pad: 1, kw: nil),  // 28: 14x14, row split
         Case(n: 2, cin: 30, h: 14, w: 14, cout: 260, k: 3, stride: 1, pad: 1, kw: nil), // 29: column split, 4-column edge
         Case(n: 1, cin: 20, h: 14, w: 13, cout: 64, k: 3, stride: 2, pad: 1, kw: nil),  // 30: 7x7 from stride 2
+        // The window path's single fork/join with several workers (column split): a row spanning
+        // every worker's columns (one output row, 3 threads in the thread test), and stride 2.
+        Case(n: 1, cin: 3, h: 1, w: 300, cout: 5, k: 3, stride: 1, pad: 1, kw: nil),    // 31
+        Case(n: 1, cin: 7, h: 61, w: 90, cout: 11, k: 5, stride: 2, pad: 2, kw: nil),   // 32
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -80,7 +84,8 @@ final class ConvTests: XCTestCase {
         var rng = SeededRNG(seed: 5)
         for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11],
                   Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24],
-                  Self.cases[25], Self.cases[26], Self.cases[27], Self.cases[28], Self.cases[29], Self.cases[30]] {
+                  Self.cases[25], Self.cases[26], Self.cases[27], Self.cases[28], Self.cases[29], Self.cases[30],
+                  Self.cases[31], Self.cases[32]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)
@@ -91,8 +96,10 @@ final class ConvTests: XCTestCase {
                 return [y, dx, g.weight!, g.bias!]
             }
             let one = try Parallel.$threadCount.withValue(1) { try run() }
-            let two = try Parallel.$threadCount.withValue(2) { try run() }
-            for (a, b) in zip(one, two) { XCTAssertEqual(a.scalars, b.scalars, "1 vs 2 threads, shape \(a.shape)") }
+            for threads in [2, 3] {
+                let many = try Parallel.$threadCount.withValue(threads) { try run() }
+                for (a, b) in zip(one, many) { XCTAssertEqual(a.scalars, b.scalars, "1 vs \(threads) threads, shape \(a.shape)") }
+            }
         }
     }
 

@@ -80,38 +80,46 @@ public enum WindowConv {
 
     /// Writes the sh*sw zero-padded phase images of one image x[Cin, H, W] (and the zero tail).
     static func buildPhases(_ x: UnsafePointer<Float>, _ l: Layout, into p: UnsafeMutablePointer<Float>) {
+        Parallel.forEachChunk(count: l.g.strideH * l.g.strideW * l.g.inChannels) { r in
+            // Safe: planes r are written only by this worker.
+            for t in r { buildPlaneRows(x, l, plane: t, rows: 0..<l.hq, into: p) }
+        }
+        zeroTail(l, p)
+    }
+
+    /// The zero tail past the last phase image, which the last panels' over-reads land in.
+    static func zeroTail(_ l: Layout, _ p: UnsafeMutablePointer<Float>) {
+        let tail = l.g.strideH * l.g.strideW * l.phaseStride
+        (p + tail).update(repeating: 0, count: l.phaseBufferCount - tail)
+    }
+
+    /// Rows `rows` of plane t (phase t / Cin, channel t % Cin).
+    static func buildPlaneRows(_ x: UnsafePointer<Float>, _ l: Layout, plane t: Int, rows: Range<Int>,
+                               into p: UnsafeMutablePointer<Float>) {
         let g = l.g
         let sh = g.strideH, sw = g.strideW, H = g.height, W = g.width
         let hq = l.hq, wq = l.wq
-        let phases = sh * sw
-        Parallel.forEachChunk(count: phases * g.inChannels) { r in
-            for t in r {
-                // Safe: plane t (phase t / Cin, channel t % Cin) is written only by this worker.
-                let phase = t / g.inChannels, ci = t % g.inChannels
-                let a = phase / sw, b = phase % sw
-                let plane = p + phase * l.phaseStride + ci * hq * wq
-                let src = x + ci * H * W
-                // Columns v with 0 <= v*sw + b - padW < W.
-                let vLo = Swift.min(wq, Swift.max(0, (g.padW - b + sw - 1) / sw))
-                let last = W - 1 + g.padW - b   // v*sw <= last (none when negative)
-                let vHi = last < 0 ? vLo : Swift.max(vLo, Swift.min(wq, last / sw + 1))
-                for u in 0..<hq {
-                    let row = plane + u * wq
-                    let iy = u * sh + a - g.padH
-                    guard iy >= 0 && iy < H else { row.update(repeating: 0, count: wq); continue }
-                    let srow = src + iy * W
-                    for v in 0..<vLo { row[v] = 0 }
-                    if sw == 1 {
-                        (row + vLo).update(from: srow + (vLo + b - g.padW), count: vHi - vLo)
-                    } else {
-                        for v in vLo..<vHi { row[v] = srow[v * sw + b - g.padW] }
-                    }
-                    for v in vHi..<wq { row[v] = 0 }
-                }
+        let phase = t / g.inChannels, ci = t % g.inChannels
+        let a = phase / sw, b = phase % sw
+        let plane = p + phase * l.phaseStride + ci * hq * wq
+        let src = x + ci * H * W
+        // Columns v with 0 <= v*sw + b - padW < W.
+        let vLo = Swift.min(wq, Swift.max(0, (g.padW - b + sw - 1) / sw))
+        let last = W - 1 + g.padW - b   // v*sw <= last (none when negative)
+        let vHi = last < 0 ? vLo : Swift.max(vLo, Swift.min(wq, last / sw + 1))
+        for u in rows {
+            let row = plane + u * wq
+            let iy = u * sh + a - g.padH
+            guard iy >= 0 && iy < H else { row.update(repeating: 0, count: wq); continue }
+            let srow = src + iy * W
+            for v in 0..<vLo { row[v] = 0 }
+            if sw == 1 {
+                (row + vLo).update(from: srow + (vLo + b - g.padW), count: vHi - vLo)
+            } else {
+                for v in vLo..<vHi { row[v] = srow[v * sw + b - g.padW] }
             }
+            for v in vHi..<wq { row[v] = 0 }
         }
-        let tail = phases * l.phaseStride
-        (p + tail).update(repeating: 0, count: l.phaseBufferCount - tail)
     }
 
     // MARK: Driver
@@ -123,6 +131,10 @@ public enum WindowConv {
         let l = Layout(g)
         let mr = GEMM.mr, nr = GEMM.nr
         let m = g.outChannels, mPadded = GEMM.roundUp(m, mr)
+        if g.outWidth % nr != 0 && splitsByColumns(panels: l.paddedColumns / nr, m: m) && Parallel.threadCount > 1 {
+            runFused(a: a, x: x, l, y: y, accumulate: accumulate)
+            return
+        }
         let phases = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
         defer { phases.deallocate() }
@@ -149,18 +161,92 @@ public enum WindowConv {
                  c: wide, ldc: ldS, tileStart: { jp in jp * nr }, accumulate: false,
                  phases: phases)
 
-        // Drop the extra columns: y[co, oy, ox] (+)= wide[co, oy*Wq + ox].
-        let hout = g.outHeight, wout = g.outWidth, wq = l.wq
         Parallel.forEachChunk(count: m) { r in
-            for co in r {
-                // Safe: output channel co is written only by this worker.
-                for oy in 0..<hout {
-                    let src = wide + co * ldS + oy * wq, dst = y + (co * hout + oy) * wout
-                    if accumulate { for ox in 0..<wout { dst[ox] += src[ox] } }
-                    else { dst.update(from: src, count: wout) }
-                }
+            // Safe: output channels r are written only by this worker.
+            dropColumns(l, wide: wide, y: y, channels: r, outputRows: 0..<g.outHeight, accumulate: accumulate)
+        }
+    }
+
+    /// Drops the extra columns: y[co, oy, ox] (+)= wide[co, oy*Wq + ox] for the given channels and rows.
+    static func dropColumns(_ l: Layout, wide: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+                            channels: Range<Int>, outputRows: Range<Int>, accumulate: Bool) {
+        let hout = l.g.outHeight, wout = l.g.outWidth, wq = l.wq, ldS = l.paddedColumns
+        for co in channels {
+            for oy in outputRows {
+                let src = wide + co * ldS + oy * wq, dst = y + (co * hout + oy) * wout
+                if accumulate { for ox in 0..<wout { dst[ox] += src[ox] } }
+                else { dst.update(from: src, count: wout) }
             }
         }
+    }
+
+    /// The wide path split by column panels as ONE fork/join (it was three: phases, product, drop;
+    /// on this shared VM a parked worker can take long to wake, and 1-2 ms convs paid for it each
+    /// time). Each worker builds, in a private buffer, only the phase rows its panels read, and drops
+    /// the output rows lying wholly inside its columns; the caller drops the rows straddling two
+    /// workers. Same products, same bits as the three-phase path.
+    static func runFused<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ l: Layout,
+                                        y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let g = l.g, nr = GEMM.nr, m = g.outChannels, wq = l.wq, hq = l.hq, ldS = l.paddedColumns
+        let panels = ldS / nr, planes = g.strideH * g.strideW * g.inChannels
+        // Farthest a window reaches past its column inside a plane, and past the plane's end.
+        let reach = ((g.kernelHeight - 1) / g.strideH) * wq + (g.kernelWidth - 1) / g.strideW
+        let wide = UnsafeMutableRawPointer.allocate(byteCount: GEMM.roundUp(m, GEMM.mr) * ldS * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: GEMM.roundUp(m, GEMM.mr) * ldS)
+        defer { wide.deallocate() }
+        l.offsets.withUnsafeBufferPointer { offsetsBuffer in
+            let offsets = offsetsBuffer.baseAddress!
+            Parallel.forEachChunk(count: panels) { share in
+                let j0 = share.lowerBound * nr, j1 = share.upperBound * nr
+                // Plane-relative reads of these panels: [j0, j1 - 1 + reach]. Rows past the plane
+                // spill into the first rows of the next plane (or the zero tail): build those too.
+                let last = j1 - 1 + reach
+                let rows = (j0 / wq)..<Swift.min(hq, last / wq + 1)
+                let spill = last >= hq * wq ? Swift.min(hq, (last - hq * wq) / wq + 1) : 0
+                let own = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
+                    .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
+                defer { own.deallocate() }
+                for t in 0..<planes {
+                    buildPlaneRows(x, l, plane: t, rows: rows, into: own)
+                    if spill > 0 && rows.lowerBound > 0 {
+                        buildPlaneRows(x, l, plane: t, rows: 0..<Swift.min(spill, rows.lowerBound), into: own)
+                    }
+                }
+                zeroTail(l, own)
+                // Safe: this worker writes only wide columns [j0, j1) (all rows) and the output rows
+                // lying wholly inside them.
+                multiplyShare(a: a, k: g.k, m: m, cols: share, rows: 0..<m, offsets: offsets,
+                              window: { jp in jp * nr }, c: wide, ldc: ldS, tileStart: { jp in jp * nr },
+                              accumulate: false, phases: UnsafePointer(own))
+                dropColumns(l, wide: wide, y: y, channels: 0..<m, outputRows: wholeRows(j0, j1, l), accumulate: accumulate)
+            }
+        }
+        // Rows straddling workers' columns (a row may span several on a map one row tall), here
+        // after the join, each once.
+        let workers = Swift.min(Parallel.threadCount, panels)
+        var straddling = Set<Int>()
+        for w in 1..<Swift.max(1, workers) {
+            let boundary = Parallel.chunk(w, of: workers, count: panels).lowerBound * nr
+            let oy = boundary / wq
+            if oy < g.outHeight && oy * wq < boundary && boundary < oy * wq + g.outWidth { straddling.insert(oy) }
+        }
+        for oy in straddling.sorted() {
+            dropColumns(l, wide: wide, y: y, channels: 0..<m, outputRows: oy..<(oy + 1), accumulate: accumulate)
+        }
+    }
+
+    /// Output rows oy whose columns [oy*Wq, oy*Wq + Wout) lie inside [j0, j1).
+    static func wholeRows(_ j0: Int, _ j1: Int, _ l: Layout) -> Range<Int> {
+        let lo = (j0 + l.wq - 1) / l.wq
+        let hi = Swift.min(l.g.outHeight, j1 >= l.g.outWidth ? (j1 - l.g.outWidth) / l.wq + 1 : 0)
+        return lo..<Swift.max(lo, hi)
+    }
+
+    /// Static partition of the window product: by NR-column panels when there are plenty (every
+    /// worker reads all of A, the weights of one layer, and only its own windows of the phases),
+    /// otherwise by MR-row panels.
+    static func splitsByColumns(panels: Int, m: Int) -> Bool {
+        panels >= 4 * Parallel.threadCount || panels >= GEMM.roundUp(m, GEMM.mr) / GEMM.mr
     }
 
     /// C[row, tileStart(jp) ..< +NR] (+)= A[row, K] · window panel jp, for all rows < m and panels.
@@ -170,59 +256,64 @@ public enum WindowConv {
                                         window: (Int) -> Int, c: UnsafeMutablePointer<Float>, ldc: Int,
                                         tileStart: (Int) -> Int, accumulate: Bool,
                                         phases: UnsafePointer<Float>) {
-        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
-        let rowPanels = GEMM.roundUp(m, mr) / mr
+        let mr = GEMM.mr, rowPanels = GEMM.roundUp(m, mr) / mr
+        let byColumns = splitsByColumns(panels: panels, m: m)
         offsets.withUnsafeBufferPointer { offsetsBuffer in
-            let offsets = offsetsBuffer.baseAddress!
-            // Static partition by NR-column panels when there are plenty (every worker reads all
-            // of A, the weights of one layer, and only its own windows of the phases), otherwise
-            // by MR-row panels (small maps: 14x14 gives only 7 column panels).
-            let byColumns = panels >= 4 * Parallel.threadCount || panels >= rowPanels
             Parallel.forEachChunk(count: byColumns ? panels : rowPanels) { share in
-                let cols = byColumns ? share : 0..<panels
-                let rows = byColumns ? 0..<m : (share.lowerBound * mr)..<Swift.min(m, share.upperBound * mr)
-                let kcMax = Swift.min(kc, k), mcMax = Swift.min(mc, GEMM.roundUp(rows.count, mr))
-                let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
-                    .bindMemory(to: Float.self, capacity: kcMax * mcMax)
-                let tile = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
-                    .bindMemory(to: Float.self, capacity: mr * nr)
-                defer { bufA.deallocate(); tile.deallocate() }
-                for pc in stride(from: 0, to: k, by: kc) {
-                    let kcur = Swift.min(kc, k - pc)
-                    let acc = accumulate || pc > 0
-                    for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
-                        let mcur = Swift.min(mc, rows.upperBound - ic)
-                        let aBlock: UnsafePointer<Float>
-                        if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
-                            a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
-                            aBlock = UnsafePointer(bufA)
-                        }
-                        // One 32-column window panel (kcur rows of ~3 cache lines) against all MR
-                        // panels of the A block.
-                        for jp in cols {
-                            let b = phases + window(jp), cp = c + tileStart(jp)
-                            for ir in stride(from: 0, to: mcur, by: mr) {
-                                let row = ic + ir, live = Swift.min(mr, m - row)
-                                let ap = aBlock + ir * kcur, op = offsets + pc, cr = cp + row * ldc
-                                // Safe: this worker owns rows `rows` and panels `cols`; row shares
-                                // start at multiples of MR. A last panel with fewer than MR live
-                                // rows takes an edge kernel that stores only those rows (128
-                                // channels = 21 panels + 2 rows: a full tile wasted 3% of the
-                                // layer), or, with 5 rows, goes through `tile`.
-                                if live == mr {
-                                    microKernel6x32Windows(kcur, ap, b, op, cr, ldc, acc)
-                                } else if live <= 2 {
-                                    microKernel2x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
-                                } else if live <= 4 {
-                                    microKernel4x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
-                                } else {
-                                    microKernel6x32Windows(kcur, ap, b, op, tile, nr, false)
-                                    for i in 0..<live {
-                                        let crow = cr + i * ldc, trow = tile + i * nr
-                                        if acc { for j in 0..<nr { crow[j] += trow[j] } }
-                                        else { for j in 0..<nr { crow[j] = trow[j] } }
-                                    }
-                                }
+                multiplyShare(a: a, k: k, m: m, cols: byColumns ? share : 0..<panels,
+                              rows: byColumns ? 0..<m : (share.lowerBound * mr)..<Swift.min(m, share.upperBound * mr),
+                              offsets: offsetsBuffer.baseAddress!, window: window, c: c, ldc: ldc,
+                              tileStart: tileStart, accumulate: accumulate, phases: phases)
+            }
+        }
+    }
+
+    /// One worker's share of `multiply`: rows `rows` (starting at a multiple of MR) x panels `cols`.
+    static func multiplyShare<PA: GEMMPackA>(a: PA, k: Int, m: Int, cols: Range<Int>, rows: Range<Int>,
+                                             offsets: UnsafePointer<Int>, window: (Int) -> Int,
+                                             c: UnsafeMutablePointer<Float>, ldc: Int, tileStart: (Int) -> Int,
+                                             accumulate: Bool, phases: UnsafePointer<Float>) {
+        let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
+        let kcMax = Swift.min(kc, k), mcMax = Swift.min(mc, GEMM.roundUp(rows.count, mr))
+        let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: kcMax * mcMax)
+        let tile = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
+            .bindMemory(to: Float.self, capacity: mr * nr)
+        defer { bufA.deallocate(); tile.deallocate() }
+        for pc in stride(from: 0, to: k, by: kc) {
+            let kcur = Swift.min(kc, k - pc)
+            let acc = accumulate || pc > 0
+            for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
+                let mcur = Swift.min(mc, rows.upperBound - ic)
+                let aBlock: UnsafePointer<Float>
+                if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
+                    a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
+                    aBlock = UnsafePointer(bufA)
+                }
+                // One 32-column window panel (kcur rows of ~3 cache lines) against all MR
+                // panels of the A block.
+                for jp in cols {
+                    let b = phases + window(jp), cp = c + tileStart(jp)
+                    for ir in stride(from: 0, to: mcur, by: mr) {
+                        let row = ic + ir, live = Swift.min(mr, m - row)
+                        let ap = aBlock + ir * kcur, op = offsets + pc, cr = cp + row * ldc
+                        // Safe: this worker owns rows `rows` and panels `cols`; row shares
+                        // start at multiples of MR. A last panel with fewer than MR live
+                        // rows takes an edge kernel that stores only those rows (128
+                        // channels = 21 panels + 2 rows: a full tile wasted 3% of the
+                        // layer), or, with 5 rows, goes through `tile`.
+                        if live == mr {
+                            microKernel6x32Windows(kcur, ap, b, op, cr, ldc, acc)
+                        } else if live <= 2 {
+                            microKernel2x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
+                        } else if live <= 4 {
+                            microKernel4x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
+                        } else {
+                            microKernel6x32Windows(kcur, ap, b, op, tile, nr, false)
+                            for i in 0..<live {
+                                let crow = cr + i * ldc, trow = tile + i * nr
+                                if acc { for j in 0..<nr { crow[j] += trow[j] } }
+                                else { for j in 0..<nr { crow[j] = trow[j] } }
                             }
                         }
                     }
