@@ -113,15 +113,17 @@ public enum Conv2D {
         return PrepackedA(fallback: a, panels: panels)
     }
 
+    /// `columnMatrix`: every image through `convColumnMatrix` (the reference of the pixel-window path).
     static func forward<PA: GEMMPackA>(x: UnsafePointer<Float>, batch: Int, a: PA, bias: [Float]?,
-                                       _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
+                                       _ g: ConvGeometry, y: UnsafeMutablePointer<Float>, columnMatrix: Bool = false) {
         let np = g.outPixels
         forEachImage(batch) { img in
             let xi = x + img * g.inChannels * g.inPixels, yi = y + img * g.outChannels * np
             if let bias {
                 for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
             }
-            convGEMM(a: a, x: xi, g, y: yi, accumulate: bias != nil)
+            if columnMatrix { convColumnMatrix(a: a, x: xi, g, y: yi, accumulate: bias != nil) }
+            else { convGEMM(a: a, x: xi, g, y: yi, accumulate: bias != nil) }
         }
     }
 
@@ -181,14 +183,8 @@ public enum Conv2D {
     /// image: the reference the pixel-window path of small maps matches bit for bit (tests).
     public static func forwardColumnMatrix(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: [Float]?,
                                            _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
-        let np = g.outPixels, a = MatrixPackA(base: weight, ld: g.k, transposed: false)
-        for img in 0..<batch {
-            let xi = x + img * g.inChannels * g.inPixels, yi = y + img * g.outChannels * np
-            if let bias {
-                for co in 0..<g.outChannels { (yi + co * np).update(repeating: bias[co], count: np) }
-            }
-            convColumnMatrix(a: a, x: xi, g, y: yi, accumulate: bias != nil)
-        }
+        forward(x: x, batch: batch, a: MatrixPackA(base: weight, ld: g.k, transposed: false), bias: bias, g, y: y,
+                columnMatrix: true)
     }
 
     /// y (+)= A · col(x) through an explicit column matrix and GEMM.run: small maps that are not

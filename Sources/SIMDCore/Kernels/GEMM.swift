@@ -261,11 +261,7 @@ public enum GEMM {
                 let acc = accumulate || pc > 0
                 for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
                     let mcur = Swift.min(mc, rows.upperBound - ic)
-                    let aBlock: UnsafePointer<Float>
-                    if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
-                        a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
-                        aBlock = UnsafePointer(bufA)
-                    }
+                    let aBlock = a.block(i0: ic, mc: mcur, k0: pc, kc: kcur, scratch: bufA)
                     for jr in stride(from: 0, to: ncur, by: nr) {
                         let nw = Swift.min(nr, ncur - jr)
                         let bp = bBlock + jr * kcur
@@ -401,6 +397,15 @@ protocol GEMMPackA {
 }
 
 extension GEMMPackA {
+    /// The MR panels of block (i0 ..< i0+mc, k0 ..< k0+kc): pre-packed ones when there are, else
+    /// packed into `scratch`.
+    @inline(__always)
+    func block(i0: Int, mc: Int, k0: Int, kc: Int, scratch: UnsafeMutablePointer<Float>) -> UnsafePointer<Float> {
+        if let p = prepacked(i0: i0, k0: k0, kc: kc) { return p }
+        pack(into: scratch, i0: i0, mc: mc, k0: k0, kc: kc)
+        return UnsafePointer(scratch)
+    }
+
     func prepacked(i0: Int, k0: Int, kc: Int) -> UnsafePointer<Float>? { nil }
     func prepackedTransposedAsB(k0: Int, kc: Int, i0: Int) -> UnsafePointer<Float>? { nil }
 }

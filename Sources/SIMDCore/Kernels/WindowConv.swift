@@ -285,11 +285,7 @@ public enum WindowConv {
             let acc = accumulate || pc > 0
             for ic in stride(from: rows.lowerBound, to: rows.upperBound, by: mc) {
                 let mcur = Swift.min(mc, rows.upperBound - ic)
-                let aBlock: UnsafePointer<Float>
-                if let p = a.prepacked(i0: ic, k0: pc, kc: kcur) { aBlock = p } else {
-                    a.pack(into: bufA, i0: ic, mc: mcur, k0: pc, kc: kcur)
-                    aBlock = UnsafePointer(bufA)
-                }
+                let aBlock = a.block(i0: ic, mc: mcur, k0: pc, kc: kcur, scratch: bufA)
                 // One 32-column window panel (kcur rows of ~3 cache lines) against all MR
                 // panels of the A block.
                 for jp in cols {
