@@ -131,6 +131,8 @@ public enum WindowConv {
         let l = Layout(g)
         let mr = GEMM.mr, nr = GEMM.nr
         let m = g.outChannels, mPadded = GEMM.roundUp(m, mr)
+        // Wide output split by columns over several workers: one fork/join (`runFused`). Otherwise
+        // (row panels, row splits, one worker) the phases are built first, by all workers.
         if g.outWidth % nr != 0 && splitsByColumns(panels: l.paddedColumns / nr, m: m) && Parallel.threadCount > 1 {
             runFused(a: a, x: x, l, y: y, accumulate: accumulate)
             return
