@@ -116,11 +116,12 @@ extension Conv2D {
             let blockStarts = (0..<images).flatMap { i in stride(from: 0, to: np, by: kc).map { i * np + $0 } }
             Parallel.forEachChunk(count: xPanels) { xr in
                 let xBlockPanels = xIsA ? GEMM.mc / mr : 8
-                let bufX = alignedFloats(Swift.min(xr.count, xBlockPanels) * xWidth * kc)
-                let bufD = alignedFloats(dPanels * dWidth * kc)
+                let bufX = UnsafeMutablePointer<Float>.allocateAligned(Swift.min(xr.count, xBlockPanels) * xWidth * kc)
+                let bufD = UnsafeMutablePointer<Float>.allocateAligned(dPanels * dWidth * kc)
+                let tile = UnsafeMutablePointer<Float>.allocateAligned(mr * nr)
                 let xOff = UnsafeMutablePointer<Int>.allocate(capacity: kc)
                 let dOff = UnsafeMutablePointer<Int>.allocate(capacity: kc)
-                defer { bufX.deallocate(); bufD.deallocate(); xOff.deallocate(); dOff.deallocate() }
+                defer { bufX.deallocate(); bufD.deallocate(); tile.deallocate(); xOff.deallocate(); dOff.deallocate() }
                 // Depth blocks start at every image (KC blocks within an image, from its first
                 // pixel): the same per-element sums, bit for bit, as one GEMM per image.
                 for d0 in blockStarts {
@@ -147,16 +148,10 @@ extension Conv2D {
                             for ir in 0..<dPanels {
                                 // Safe: this worker owns X panels xr, i.e. these columns of acc.
                                 // D's last panel may hold fewer than MR channels (128 = 21*6 + 2):
-                                // an edge kernel skips the padding rows, never read from acc.
-                                let ap = bufD + ir * mr * kcur, cp = acc + ir * mr * cCols + jr * nr
-                                let live = Swift.min(mr, cout - ir * mr)
-                                if live <= 2 {
-                                    WindowConv.microKernel2x32Windows(kcur, ap, b, UnsafePointer(xOff), cp, cCols, true, rows: live)
-                                } else if live <= 4 {
-                                    WindowConv.microKernel4x32Windows(kcur, ap, b, UnsafePointer(xOff), cp, cCols, true, rows: live)
-                                } else {
-                                    WindowConv.microKernel6x32Windows(kcur, ap, b, UnsafePointer(xOff), cp, cCols, true)
-                                }
+                                // only its live rows are computed (padding rows are never read).
+                                WindowConv.microKernelWindows(kcur, bufD + ir * mr * kcur, b, UnsafePointer(xOff),
+                                                              acc + ir * mr * cCols + jr * nr, cCols, true,
+                                                              rows: Swift.min(mr, cout - ir * mr), tile: tile)
                             }
                         }
                         continue
@@ -268,11 +263,6 @@ extension Conv2D {
         d.storeBytes(of: e4, toByteOffset: 4 * ld * 4, as: V.self); d.storeBytes(of: e5, toByteOffset: 5 * ld * 4, as: V.self); d.storeBytes(of: e6, toByteOffset: 6 * ld * 4, as: V.self); d.storeBytes(of: e7, toByteOffset: 7 * ld * 4, as: V.self)
         d.storeBytes(of: e8, toByteOffset: 8 * ld * 4, as: V.self); d.storeBytes(of: e9, toByteOffset: 9 * ld * 4, as: V.self); d.storeBytes(of: e10, toByteOffset: 10 * ld * 4, as: V.self); d.storeBytes(of: e11, toByteOffset: 11 * ld * 4, as: V.self)
         d.storeBytes(of: e12, toByteOffset: 12 * ld * 4, as: V.self); d.storeBytes(of: e13, toByteOffset: 13 * ld * 4, as: V.self); d.storeBytes(of: e14, toByteOffset: 14 * ld * 4, as: V.self); d.storeBytes(of: e15, toByteOffset: 15 * ld * 4, as: V.self)
-    }
-
-    static func alignedFloats(_ count: Int) -> UnsafeMutablePointer<Float> {
-        UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, count) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: Swift.max(1, count))
     }
 
     // MARK: Reference (per image, plain loops)

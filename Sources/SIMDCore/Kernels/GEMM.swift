@@ -226,19 +226,15 @@ public enum GEMM {
                                                     transposeC: Bool) {
         let kcMax = Swift.min(kc, k)
         let ncMax = Swift.min(nc, roundUp(cols.count, nr)), mcMax = Swift.min(mc, roundUp(rows.count, mr))
-        let bufB = UnsafeMutableRawPointer.allocate(byteCount: kcMax * ncMax * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: kcMax * ncMax)
-        let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: kcMax * mcMax)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: mr * nr)
+        let bufB = UnsafeMutablePointer<Float>.allocateAligned(kcMax * ncMax)
+        let bufA = UnsafeMutablePointer<Float>.allocateAligned(kcMax * mcMax)
+        let tile = UnsafeMutablePointer<Float>.allocateAligned(mr * nr)
         // Transposed product: C^T accumulates in a worker-local row-major scratch (full 6x32 tiles,
         // vector read-add-writes) over all K blocks and is scattered into C once per column block,
         // instead of a scalar transposed read-add-write per K block. Same FMA/add order per element.
         let ldS = ncMax
         let scratchCount = transposeC ? roundUp(rows.count, mr) * ldS : 0
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, scratchCount) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: Swift.max(1, scratchCount))
+        let scratch = UnsafeMutablePointer<Float>.allocateAligned(scratchCount)
         defer { bufB.deallocate(); bufA.deallocate(); tile.deallocate(); scratch.deallocate() }
 
         for jc in stride(from: cols.lowerBound, to: cols.upperBound, by: nc) {
@@ -587,8 +583,7 @@ final class PackedPanels {
         self.m = m; self.k = k; self.asB = asB
         let width = asB ? GEMM.nr : GEMM.mr
         paddedRows = GEMM.roundUp(m, width)
-        base = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, paddedRows * k) * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: Swift.max(1, paddedRows * k))
+        base = UnsafeMutablePointer<Float>.allocateAligned(paddedRows * k)
         let blocks = (k + GEMM.kc - 1) / GEMM.kc, panels = paddedRows / width
         let (base, rows) = (base, paddedRows)
         // Work items: (depth block, panel), panel fastest; each worker packs a contiguous run.

@@ -121,17 +121,14 @@ public enum PixelWindowConv {
         // blocks reach them (hot in L1/L2 when read): duplicated work of the size of the image,
         // instead of a separate parallel phase whose fork/join costs more on these 1-2 ms convs.
         let planeCount = (g.height + 2 * g.padH) * (g.width + 2 * g.padW)
-        let image = UnsafeMutableRawPointer.allocate(byteCount: g.inChannels * planeCount * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: g.inChannels * planeCount)
+        let image = UnsafeMutablePointer<Float>.allocateAligned(g.inChannels * planeCount)
         var paddedChannels = 0
         // C^T accumulates over all K blocks in a row-major scratch (vector read-add-writes) and is
         // stored transposed into y once, as in GEMM.block.
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: rowsPadded * ldS * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: rowsPadded * ldS)
+        let scratch = UnsafeMutablePointer<Float>.allocateAligned(rowsPadded * ldS)
         let prepacked = a.prepackedTransposedAsB(k0: 0, kc: Swift.min(kc, k), i0: 0) != nil
         let bufCount = prepacked ? 1 : Swift.min(kc, k) * ldS
-        let bufB = UnsafeMutableRawPointer.allocate(byteCount: bufCount * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: bufCount)
+        let bufB = UnsafeMutablePointer<Float>.allocateAligned(bufCount)
         defer { image.deallocate(); scratch.deallocate(); bufB.deallocate() }
 
         while let (rows, cols) = next() {

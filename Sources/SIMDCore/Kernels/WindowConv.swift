@@ -129,16 +129,14 @@ public enum WindowConv {
     static func run<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                    y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let l = Layout(g)
-        let mr = GEMM.mr, nr = GEMM.nr
-        let m = g.outChannels, mPadded = GEMM.roundUp(m, mr)
+        let nr = GEMM.nr, m = g.outChannels
         // Wide output split by columns over several workers: one fork/join (`runFused`). Otherwise
         // (row panels, row splits, one worker) the phases are built first, by all workers.
         if g.outWidth % nr != 0 && splitsByColumns(panels: l.paddedColumns / nr, m: m) && Parallel.threadCount > 1 {
             runFused(a: a, x: x, l, y: y, accumulate: accumulate)
             return
         }
-        let phases = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
+        let phases = UnsafeMutablePointer<Float>.allocateAligned(l.phaseBufferCount)
         defer { phases.deallocate() }
         buildPhases(x, l, into: phases)
 
@@ -154,10 +152,9 @@ public enum WindowConv {
         }
 
         // Wide output: panels run along j = oy*Wq + ox, so the (kw-1)/sw columns past each row's
-        // end are computed into a scratch and dropped below.
+        // end are computed into a scratch and dropped below. (Only rows < m are ever stored.)
         let ldS = l.paddedColumns
-        let wide = UnsafeMutableRawPointer.allocate(byteCount: mPadded * ldS * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: mPadded * ldS)
+        let wide = UnsafeMutablePointer<Float>.allocateAligned(m * ldS)
         defer { wide.deallocate() }
         multiply(a: a, k: g.k, m: m, panels: ldS / nr, offsets: l.offsets, window: { jp in jp * nr },
                  c: wide, ldc: ldS, tileStart: { jp in jp * nr }, accumulate: false,
@@ -193,8 +190,7 @@ public enum WindowConv {
         let panels = ldS / nr, planes = g.strideH * g.strideW * g.inChannels
         // Farthest a window reaches past its column inside a plane, and past the plane's end.
         let reach = ((g.kernelHeight - 1) / g.strideH) * wq + (g.kernelWidth - 1) / g.strideW
-        let wide = UnsafeMutableRawPointer.allocate(byteCount: GEMM.roundUp(m, GEMM.mr) * ldS * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: GEMM.roundUp(m, GEMM.mr) * ldS)
+        let wide = UnsafeMutablePointer<Float>.allocateAligned(m * ldS)
         defer { wide.deallocate() }
         l.offsets.withUnsafeBufferPointer { offsetsBuffer in
             let offsets = offsetsBuffer.baseAddress!
@@ -205,8 +201,7 @@ public enum WindowConv {
                 let last = j1 - 1 + reach
                 let rows = (j0 / wq)..<Swift.min(hq, last / wq + 1)
                 let spill = last >= hq * wq ? Swift.min(hq, (last - hq * wq) / wq + 1) : 0
-                let own = UnsafeMutableRawPointer.allocate(byteCount: l.phaseBufferCount * 4, alignment: 64)
-                    .bindMemory(to: Float.self, capacity: l.phaseBufferCount)
+                let own = UnsafeMutablePointer<Float>.allocateAligned(l.phaseBufferCount)
                 defer { own.deallocate() }
                 for t in 0..<planes {
                     buildPlaneRows(x, l, plane: t, rows: rows, into: own)
@@ -277,10 +272,8 @@ public enum WindowConv {
                                              accumulate: Bool, phases: UnsafePointer<Float>) {
         let mr = GEMM.mr, nr = GEMM.nr, kc = GEMM.kc, mc = GEMM.mc
         let kcMax = Swift.min(kc, k), mcMax = Swift.min(mc, GEMM.roundUp(rows.count, mr))
-        let bufA = UnsafeMutableRawPointer.allocate(byteCount: kcMax * mcMax * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: kcMax * mcMax)
-        let tile = UnsafeMutableRawPointer.allocate(byteCount: mr * nr * 4, alignment: 64)
-            .bindMemory(to: Float.self, capacity: mr * nr)
+        let bufA = UnsafeMutablePointer<Float>.allocateAligned(kcMax * mcMax)
+        let tile = UnsafeMutablePointer<Float>.allocateAligned(mr * nr)
         defer { bufA.deallocate(); tile.deallocate() }
         for pc in stride(from: 0, to: k, by: kc) {
             let kcur = Swift.min(kc, k - pc)
@@ -293,27 +286,11 @@ public enum WindowConv {
                 for jp in cols {
                     let b = phases + window(jp), cp = c + tileStart(jp)
                     for ir in stride(from: 0, to: mcur, by: mr) {
-                        let row = ic + ir, live = Swift.min(mr, m - row)
-                        let ap = aBlock + ir * kcur, op = offsets + pc, cr = cp + row * ldc
+                        let row = ic + ir
                         // Safe: this worker owns rows `rows` and panels `cols`; row shares
-                        // start at multiples of MR. A last panel with fewer than MR live
-                        // rows takes an edge kernel that stores only those rows (128
-                        // channels = 21 panels + 2 rows: a full tile wasted 3% of the
-                        // layer), or, with 5 rows, goes through `tile`.
-                        if live == mr {
-                            microKernel6x32Windows(kcur, ap, b, op, cr, ldc, acc)
-                        } else if live <= 2 {
-                            microKernel2x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
-                        } else if live <= 4 {
-                            microKernel4x32Windows(kcur, ap, b, op, cr, ldc, acc, rows: live)
-                        } else {
-                            microKernel6x32Windows(kcur, ap, b, op, tile, nr, false)
-                            for i in 0..<live {
-                                let crow = cr + i * ldc, trow = tile + i * nr
-                                if acc { for j in 0..<nr { crow[j] += trow[j] } }
-                                else { for j in 0..<nr { crow[j] = trow[j] } }
-                            }
-                        }
+                        // start at multiples of MR, and only rows < m are stored.
+                        microKernelWindows(kcur, aBlock + ir * kcur, b, offsets + pc, cp + row * ldc, ldc, acc,
+                                           rows: Swift.min(mr, m - row), tile: tile)
                     }
                 }
             }
@@ -352,6 +329,31 @@ public enum WindowConv {
         }
         put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
         put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
+    }
+
+    /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (1...6) rows of an MR panel,
+    /// storing only those rows. A last panel with fewer live rows takes an edge kernel (128
+    /// channels = 21 panels + 2 rows: a full tile wasted 3% of the layer); 5 rows go through the
+    /// 6-row kernel into `tile` (MR x NR floats) and are copied.
+    @inline(__always)
+    static func microKernelWindows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                                   _ offsets: UnsafePointer<Int>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                                   _ accumulate: Bool, rows: Int, tile: UnsafeMutablePointer<Float>) {
+        let mr = GEMM.mr, nr = GEMM.nr
+        if rows == mr {
+            microKernel6x32Windows(kc, a, b, offsets, c, ldc, accumulate)
+        } else if rows <= 2 {
+            microKernel2x32Windows(kc, a, b, offsets, c, ldc, accumulate, rows: rows)
+        } else if rows <= 4 {
+            microKernel4x32Windows(kc, a, b, offsets, c, ldc, accumulate, rows: rows)
+        } else {
+            microKernel6x32Windows(kc, a, b, offsets, tile, nr, false)
+            for i in 0..<rows {
+                let crow = c + i * ldc, trow = tile + i * nr
+                if accumulate { for j in 0..<nr { crow[j] += trow[j] } }
+                else { for j in 0..<nr { crow[j] = trow[j] } }
+            }
+        }
     }
 
     /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (1 or 2) rows of an MR panel.
