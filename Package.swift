@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 //
 // A dependency-light Swift engine that reproduces excitation pullbacks (paper A) and
-// gated networks / the neural path kernel (paper B). See README.md and ../shared/SPEC.md.
+// gated networks / the neural path kernel (paper B). See README.md and docs/method.md.
 import PackageDescription
 
 /// Code generation for the machines this project runs on (AVX-512: Zen 4 and Sapphire Rapids).

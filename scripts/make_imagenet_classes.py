@@ -3,7 +3,7 @@
 order, exactly as torchvision ships them (ResNet50_Weights.IMAGENET1K_V1.meta["categories"]).
 
 Run once from the repository root with a Python that has torchvision:
-    /tmp/torch-env/bin/python scripts/make_imagenet_classes.py
+    $(reference/setup-env.sh --python) scripts/make_imagenet_classes.py
 """
 import pathlib
 import torchvision

@@ -49,7 +49,7 @@ func jsonLines(_ text: String?) -> [[String: Any]] {
     }
 }
 
-var torchPython: String { ProcessInfo.processInfo.environment["TORCH_PYTHON"] ?? "/tmp/torch-env/bin/python" }
+var torchPython: String { ProcessInfo.processInfo.environment["TORCH_PYTHON"] ?? ".venv-reference/bin/python" }
 
 // MARK: Pullback
 

@@ -65,7 +65,7 @@ final class ReportTests: XCTestCase {
     // MARK: Font
 
     func testFontRendersKnownGlyphs() {
-        var c = RGBCanvas(width: 5, height: 8, fill: .white)
+        var c = RGBImage(width: 5, height: 8, fill: .white)
         BitmapFont.draw("A", on: &c, x: 0, y: 0, scale: 1, color: .black)
         let expectedA = [".###.", "#...#", "#...#", "#####", "#...#", "#...#", "#...#", "....."]
         var got: [String] = []
@@ -73,7 +73,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(got, expectedA)
 
         // Scale 2: each font pixel is a 2x2 block; "g" has a descender on row 7.
-        var g = RGBCanvas(width: 10, height: 16, fill: .white)
+        var g = RGBImage(width: 10, height: 16, fill: .white)
         BitmapFont.draw("g", on: &g, x: 0, y: 0, scale: 2, color: .black)
         XCTAssertEqual(g[2, 4], .black); XCTAssertEqual(g[3, 5], .black)      // row 2 ".####": column 1
         XCTAssertEqual(g[0, 4], .white)
@@ -283,63 +283,16 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(mdOut.contains("| \u{274C} FAIL | x\\<y "), mdOut)
     }
 
-    // MARK: Stored PNG
+    // MARK: PNG round trip
 
-    func testStoredPNGIsValid() throws {
-        XCTAssertEqual(PNGEncoder.crc32(Array("123456789".utf8)), 0xCBF4_3926)
-        XCTAssertEqual(PNGEncoder.adler32(Array("Wikipedia".utf8)), 0x11E6_0398)
-        // 300x200 RGB: 180,200 raw bytes -> three stored deflate blocks.
-        var canvas = RGBCanvas(width: 300, height: 200)
+    func testPNGRoundTripIsPixelExact() throws {
+        XCTAssertEqual(CRC32.checksum(Data("123456789".utf8)), 0xCBF4_3926)
+        var canvas = RGBImage(width: 300, height: 200)
         for y in 0..<200 { for x in 0..<300 { canvas[x, y] = RGB(UInt8(x & 255), UInt8(y), UInt8((x * y) & 255)) } }
-        for c in [canvas, RGBCanvas(width: 1, height: 1, fill: .white)] {
-            let decoded = try Self.decodeStoredPNG(PNGEncoder.storedPNG(c))
+        for c in [canvas, RGBImage(width: 1, height: 1, fill: .white)] {
+            let decoded = try PNG.decode(PNG.encode(c))
             XCTAssertEqual(decoded, c)
         }
-    }
-
-    /// A strict decoder for what `storedPNG` writes: checks signature, chunk CRCs, IHDR, stored
-    /// deflate block headers (LEN/NLEN), Adler-32 and filter bytes.
-    static func decodeStoredPNG(_ data: Data) throws -> RGBCanvas {
-        let b = [UInt8](data)
-        struct Bad: Error { let why: String }
-        func u32(_ i: Int) -> Int { Int(Array(b[i..<(i + 4)]).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }) }
-        guard b.count > 8, Array(b[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] else { throw Bad(why: "signature") }
-        var i = 8, width = 0, height = 0, idat = [UInt8](), types: [String] = []
-        while i < b.count {
-            let len = u32(i)
-            let type = String(decoding: b[(i + 4)..<(i + 8)], as: UTF8.self)
-            let body = Array(b[(i + 8)..<(i + 8 + len)])
-            guard UInt32(u32(i + 8 + len)) == PNGEncoder.crc32(Array(b[(i + 4)..<(i + 8 + len)])) else { throw Bad(why: "CRC of \(type)") }
-            types.append(type)
-            if type == "IHDR" {
-                width = u32(i + 8); height = u32(i + 12)
-                guard Array(body[8...]) == [8, 2, 0, 0, 0] else { throw Bad(why: "IHDR fields") }
-            }
-            if type == "IDAT" { idat += body }
-            i += 12 + len
-        }
-        guard types == ["IHDR", "IDAT", "IEND"] else { throw Bad(why: "chunks \(types)") }
-        guard idat[0] == 0x78, (Int(idat[0]) << 8 | Int(idat[1])) % 31 == 0 else { throw Bad(why: "zlib header") }
-        var raw = [UInt8](), p = 2, final = false
-        while !final {
-            final = idat[p] & 1 == 1
-            guard idat[p] >> 1 == 0 else { throw Bad(why: "not a stored block") }
-            let n = Int(idat[p + 1]) | Int(idat[p + 2]) << 8, nn = Int(idat[p + 3]) | Int(idat[p + 4]) << 8
-            guard n ^ nn == 0xFFFF else { throw Bad(why: "LEN/NLEN") }
-            raw += idat[(p + 5)..<(p + 5 + n)]
-            p += 5 + n
-        }
-        let stored = Array(idat[p..<(p + 4)]).reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
-        guard stored == PNGEncoder.adler32(raw), p + 4 == idat.count else { throw Bad(why: "adler32") }
-        let stride: Int = 3 * width + 1
-        guard raw.count == height * stride else { throw Bad(why: "raw size") }
-        var pixels = [UInt8]()
-        for y in 0..<height {
-            let start: Int = y * stride
-            guard raw[start] == 0 else { throw Bad(why: "filter byte") }
-            pixels += raw[(start + 1)..<(start + stride)]
-        }
-        return try RGBCanvas(width: width, height: height, pixels: pixels)
     }
 
     // MARK: Report files
@@ -347,7 +300,7 @@ final class ReportTests: XCTestCase {
     func testReportWritesMarkdownAndSelfContainedHTML() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("report-test-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
-        var canvas = RGBCanvas(width: 3, height: 2, fill: .white)
+        var canvas = RGBImage(width: 3, height: 2, fill: .white)
         canvas[1, 1] = RGB(255, 0, 0)
         var plot = LinePlot(title: "curve", xLabel: "x", yLabel: "y")
         plot.series = [.init(name: "s", x: [0, 1, 2], y: [1, 3, 2])]
@@ -365,7 +318,7 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(md.contains("[CSV](t.csv)"))
         XCTAssertTrue(md.contains("**Checks: 1/1 passed**"))
         let png = try Data(contentsOf: dir.appendingPathComponent("figs/grid one.png"))
-        XCTAssertEqual(try Self.decodeStoredPNG(png), canvas)
+        XCTAssertEqual(try PNG.decode(png), canvas)
         XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("t.csv"), encoding: .utf8), "a,b\r\n1,\"x,y\"\r\n")
         XCTAssertTrue(XMLParser(data: try Data(contentsOf: dir.appendingPathComponent("curve.svg"))).parse())
 
@@ -459,8 +412,8 @@ final class ReportTests: XCTestCase {
             - HTML in prose is shown as text: <b>not bold</b>
             """))
         report.add(.heading("Figure 1", level: 2))
-        try fig1Canvas.writePNG(to: dir.appendingPathComponent("standalone/fig1.png"))
-        XCTAssertEqual(try Self.decodeStoredPNG(Data(contentsOf: dir.appendingPathComponent("standalone/fig1.png"))), fig1Canvas)
+        try PNG.write(fig1Canvas, to: dir.appendingPathComponent("standalone/fig1.png"))
+        XCTAssertEqual(try PNG.read(dir.appendingPathComponent("standalone/fig1.png")), fig1Canvas)
         report.add(.canvas(fig1Canvas, file: "fig1.png", caption: "Perturbed minus clean, per-cell min-max; rows: images, columns: target classes."))
         report.add(.canvas(signedCanvas, file: "signed.png", caption: "Signed maps, blue-white-red symmetric per cell."))
         report.add(.heading("Curves", level: 2))

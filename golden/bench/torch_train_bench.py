@@ -1,6 +1,6 @@
 """PyTorch CPU side of `bench train`: training throughput (images/s) of paper B's C4GAP, width 128,
 on 32x32x3 inputs, batch 32, Adam, cross-entropy — as DNN and as DLGN(x,1) with soft gates
-(beta = 10), following SPEC B1:
+(beta = 10), following docs/method.md:
   DNN:  4 x [conv3x3 pad 1, ReLU] -> global average pool -> linear
   DLGN: feature net = the same 4 convs WITHOUT ReLUs (deep linear) on x, giving q_f per layer;
         value net on a constant-1 input: z_v = conv(z_v_prev) * sigmoid(beta * q_f) -> GAP -> linear

@@ -1,6 +1,6 @@
 """Regenerates the image goldens read by Tests/RecipesTests/ImageTests.swift.
 
-Run from the repository root:  /tmp/torch-env/bin/python golden/images/make_image_goldens.py
+Run from the repository root:  $(reference/setup-env.sh --python) golden/images/make_image_goldens.py
 
 Reference = paper A's app (github:314-Foundation/ExcitationPullbacks, lib/dataset.py
 ConditionalTransform): a uint8 PIL RGB image; square -> T.Resize(224); otherwise T.Resize(256)

@@ -2,7 +2,7 @@
 """PyTorch goldens for conv2d and linear (forward and backward), read by
 Tests/RecipesTests/ConvGoldenTests.swift.
 
-Run: /tmp/torch-env/bin/python golden/ops/make_conv_goldens.py   (writes golden/ops/conv.safetensors)
+Run: $(reference/setup-env.sh --python) golden/ops/make_conv_goldens.py   (writes golden/ops/conv.safetensors)
 
 For each case "cK": inputs cK.x, cK.w, cK.b, upstream gradient cK.dy, and PyTorch's cK.y = conv2d(x, w, b),
 cK.dx, cK.dw, cK.db = gradients of sum(dy * y). The metadata holds "cK" -> "stride,padding".

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """PyTorch goldens for the engine's non-GEMM ops.
 
-Run:  /tmp/torch-env/bin/python golden/ops/make_op_goldens.py
+Run:  $(reference/setup-env.sh --python) golden/ops/make_op_goldens.py
 Writes golden/ops/*.safetensors (float32). Each file holds several cases `<case>.<tensor>`; the
 metadata entry `<case>` lists the case's parameters as `key=value` pairs separated by spaces.
 For every case: inputs, the upstream gradient `dy` (a fixed random tensor), the output `y` and the

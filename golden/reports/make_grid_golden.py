@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Goldens for ImageGrid: torchvision make_grid normalisation/layout and save_image's 8-bit conversion.
 
-Regenerate:  /tmp/torch-env/bin/python golden/reports/make_grid_golden.py
+Regenerate:  $(reference/setup-env.sh --python) golden/reports/make_grid_golden.py
 Writes golden/reports/make_grid_golden.json (read by Tests/RecipesTests/ReportTests.swift).
 
 Five cells [C,4,5] laid out with nrow=3, so the grid is 2x3 with the last slot empty (left at

@@ -1,7 +1,7 @@
 """Regenerates golden/training/gated_networks.safetensors: PyTorch reference forward/backward passes of
-the gated networks of paper B (SPEC B1), written independently of the Swift code from the spec.
+the gated networks of paper B (docs/method.md), written independently of the Swift code from the papers.
 
-Run: /tmp/torch-env/bin/python golden/training/make_gated_goldens.py
+Run: $(reference/setup-env.sh --python) golden/training/make_gated_goldens.py
 Per case <c> the file holds the parameters under the engine's names ("<c>/value.layers.0.weight", ...),
 BatchNorm running statistics ("<c>/layers.3.bn.running_mean" ...; values before the forward pass),
 the input "<c>/@x", labels "<c>/@labels" (as floats), the logits "<c>/@logits", the loss

@@ -1,6 +1,6 @@
 """Regenerates golden/training/optimizers.safetensors: torch.optim trajectories on small tensors.
 
-Run: /tmp/torch-env/bin/python golden/training/make_optimizer_goldens.py
+Run: $(reference/setup-env.sh --python) golden/training/make_optimizer_goldens.py
 For every optimizer case <c> the file holds
   <c>.p0            initial parameter                  [5, 7] (35 values: two SIMD widths + a tail)
   <c>.g<k>          the fixed gradient fed at step k   (k = 0..STEPS-1)

@@ -1,4 +1,4 @@
-// MARK: - Projected gradient ascent along pullbacks (SPEC A2)
+// MARK: - Projected gradient ascent along pullbacks (paper A; docs/method.md, section 3)
 //
 // Targeted ascent on the RAW target logit, per image, in the model's input space [-1, 1]:
 //   x0 = image; x = x0

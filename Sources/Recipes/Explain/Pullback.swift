@@ -1,4 +1,4 @@
-// MARK: - Excitation pullback (SPEC A1)
+// MARK: - Excitation pullback (paper A; docs/method.md, sections 1-2)
 //
 // The input gradient of one logit per image, with the backward gates the policy chooses:
 //   GatePolicy.vanilla                      → the vanilla gradient

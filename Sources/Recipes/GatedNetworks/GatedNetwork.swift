@@ -1,4 +1,4 @@
-// MARK: - Gated networks (paper B, SPEC B1)
+// MARK: - Gated networks (paper B; docs/method.md, section 4)
 //
 // One architecture description drives four networks:
 //   DNN       the ReLU network: q = W z_prev; G = 1[q > 0]; z = q * G (= relu(q)).
@@ -313,7 +313,7 @@ public struct GatedNetwork {
     }
 }
 
-// MARK: - BatchNorm statistics construction (one place to adapt to the ops branch)
+// MARK: - BatchNorm running statistics: fresh ones as PyTorch initialises them, and deep copies
 
 extension BatchNormStatistics {
     /// Fresh running statistics (mean 0, variance 1) as PyTorch initialises them.

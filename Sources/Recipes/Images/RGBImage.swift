@@ -1,8 +1,9 @@
 // MARK: - RGBImage
 //
-// An 8-bit RGB image in memory: what the decoders produce, what the resampler works on (paper A's
-// app resizes uint8 PIL images, so pre-processing stays in 8 bits until the final /255), and what
-// the PNG writer takes. Conversion to the engine's Float layout is [3, H, W] in [0, 1].
+// The one 8-bit RGB image type: what the decoders produce, what the resampler works on (paper A's
+// app resizes uint8 PIL images, so pre-processing stays in 8 bits until the final /255), what
+// report figures are drawn on (drawing lives in Reports/Drawing.swift) and what the PNG writer
+// takes. Conversion to the engine's Float layout is [3, H, W] in [0, 1].
 import Foundation
 import SIMDCore
 
@@ -23,21 +24,37 @@ extension ImageError {
     }
 }
 
-/// An 8-bit RGB image, row-major, channels interleaved (`pixels[(y * width + x) * 3 + c]`).
+/// An 8-bit RGB image, row-major, top row first, channels interleaved
+/// (`pixels[(y * width + x) * 3 + c]`).
 ///
 /// ```swift
 /// let img = try ImageFile.read(URL(fileURLWithPath: "data/images/chelsea.png"))
 /// let x = img.tensor()            // [3, 300, 451], values k/255
+/// var c = RGBImage(width: 4, height: 2, fill: .white)
+/// c[1, 0] = .black
 /// ```
 public struct RGBImage: Equatable, Sendable {
     public let width: Int
     public let height: Int
+    /// `width * height * 3` bytes.
     public var pixels: [UInt8]
 
+    /// Wraps interleaved RGB bytes. The byte count is the caller's invariant (decoders and
+    /// resamplers compute it from the size), so a mismatch is a programming error.
     public init(width: Int, height: Int, pixels: [UInt8]) {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3,
                      "RGBImage: \(width)x\(height) needs \(width * height * 3) bytes, got \(pixels.count)")
         self.width = width; self.height = height; self.pixels = pixels
+    }
+
+    /// A blank image of one colour (what report figures are drawn on).
+    public init(width: Int, height: Int, fill: RGB = .black) {
+        precondition(width >= 0 && height >= 0, "RGBImage: negative size \(width)x\(height)")
+        var p = [UInt8](repeating: 0, count: width * height * 3)
+        if fill != .black {
+            for i in 0..<(width * height) { p[3 * i] = fill.r; p[3 * i + 1] = fill.g; p[3 * i + 2] = fill.b }
+        }
+        self.init(width: width, height: height, pixels: p)
     }
 
     /// A grey image replicated into the three channels (what PIL's `convert("RGB")` does for mode L).
@@ -50,6 +67,18 @@ public struct RGBImage: Equatable, Sendable {
 
     /// Channel `c` of pixel (x, y).
     @inlinable public subscript(x: Int, y: Int, c: Int) -> UInt8 { pixels[(y * width + x) * 3 + c] }
+
+    /// Pixel (x, y) as a colour (not for hot loops).
+    public subscript(x: Int, y: Int) -> RGB {
+        get {
+            let i = 3 * (y * width + x)
+            return RGB(pixels[i], pixels[i + 1], pixels[i + 2])
+        }
+        set {
+            let i = 3 * (y * width + x)
+            pixels[i] = newValue.r; pixels[i + 1] = newValue.g; pixels[i + 2] = newValue.b
+        }
+    }
 
     // MARK: Tensor conversion
 
@@ -85,6 +114,27 @@ public struct RGBImage: Equatable, Sendable {
 
     /// Channel 0 of every pixel: the grey values of an image built with `init(width:height:gray:)`.
     public var firstChannel: [UInt8] { (0..<(width * height)).map { pixels[3 * $0] } }
+}
+
+/// One 8-bit RGB colour.
+public struct RGB: Equatable, Hashable, Sendable {
+    public var r: UInt8, g: UInt8, b: UInt8
+    public init(_ r: UInt8, _ g: UInt8, _ b: UInt8) { self.r = r; self.g = g; self.b = b }
+    public static let black = RGB(0, 0, 0)
+    public static let white = RGB(255, 255, 255)
+    /// Grey from a value in [0, 1], converted like torchvision's `save_image` (see `RGB.byte`).
+    public init(grey v: Float) { let b = RGB.byte(v); self.init(b, b, b) }
+
+    /// torchvision `save_image` conversion of one [0, 1] value: `x * 255 + 0.5`, clamped to
+    /// [0, 255], truncated. NaN maps to 0 (PyTorch leaves it undefined; we must not trap).
+    @inline(__always)
+    public static func byte(_ x: Float) -> UInt8 {
+        let scaled = x * 255
+        let v = scaled + 0.5
+        if !(v > 0) { return 0 }
+        if v >= 255 { return 255 }
+        return UInt8(v)
+    }
 }
 
 // MARK: - Format sniffing

@@ -8,7 +8,7 @@
 /// Renders text with the built-in 5x8 font at an integer scale.
 ///
 /// ```swift
-/// var c = RGBCanvas(width: 80, height: 12, fill: .white)
+/// var c = RGBImage(width: 80, height: 12, fill: .white)
 /// let s = BitmapFont.fitted("golf ball", maxWidth: 80, scale: 1)
 /// BitmapFont.draw(s, on: &c, x: 0, y: 2, scale: 1, color: .black)
 /// ```
@@ -46,7 +46,7 @@ public enum BitmapFont {
 
     /// Draws `text` with its top-left corner at (x, y); pixels outside the canvas are clipped.
     /// Characters outside printable ASCII (other than "…") are drawn as "?".
-    public static func draw(_ text: String, on canvas: inout RGBCanvas, x: Int, y: Int, scale: Int = 1, color: RGB) {
+    public static func draw(_ text: String, on canvas: inout RGBImage, x: Int, y: Int, scale: Int = 1, color: RGB) {
         precondition(scale >= 1, "BitmapFont.draw: scale must be >= 1, got \(scale)")
         var penX = x
         for ch in text {
@@ -61,7 +61,7 @@ public enum BitmapFont {
     }
 
     /// Draws `text` centred in the rectangle, after fitting it to the rectangle's width.
-    public static func drawCentered(_ text: String, on canvas: inout RGBCanvas, x: Int, y: Int, width: Int, height: Int,
+    public static func drawCentered(_ text: String, on canvas: inout RGBImage, x: Int, y: Int, width: Int, height: Int,
                                     scale: Int = 1, color: RGB) {
         let s = fitted(text, maxWidth: width, scale: scale)
         let w = self.width(of: s, scale: scale)

@@ -13,7 +13,7 @@ import SIMDCore
 ///                      rowTitles: ["tench"], columnTitles: ["clean", "tench", "church"])
 /// grid.scaling = .perCell                                              // make_grid(normalize=True, scale_each=True)
 /// let canvas = try grid.render()
-/// try AtomicFile.write(PNGEncoder.storedPNG(canvas), to: url)
+/// try PNG.write(canvas, to: url)
 /// ```
 public struct ImageGrid: Sendable {
     /// How cell values are mapped to [0, 1] before 8-bit conversion.
@@ -136,9 +136,9 @@ public struct ImageGrid: Sendable {
     // MARK: Rendering
 
     /// The grid as an 8-bit canvas, with titles.
-    public func render() throws -> RGBCanvas {
+    public func render() throws -> RGBImage {
         let L = try layout()
-        var canvas = RGBCanvas(width: L.width, height: L.height, fill: background)
+        var canvas = RGBImage(width: L.width, height: L.height, fill: background)
         canvas.fillRect(x: L.rowTitleBand, y: L.titleBand + L.columnTitleBand, width: L.gridWidth, height: L.gridHeight,
                         color: RGB(grey: padValue))
         let cellsRGB = try normalizedCells()
@@ -315,9 +315,9 @@ public struct ImageGrid: Sendable {
     }
 
     /// torchvision `save_image` conversion of a [3, H, W] tensor in [0, 1].
-    static func toBytes(_ t: Tensor) -> RGBCanvas {
+    static func toBytes(_ t: Tensor) -> RGBImage {
         let h = t.shape[1], w = t.shape[2], plane = h * w
-        var c = RGBCanvas(width: w, height: h)
+        var c = RGBImage(width: w, height: h)
         t.scalars.withUnsafeBufferPointer { s in
             for i in 0..<plane {
                 c.pixels[3 * i] = RGB.byte(s[i])

@@ -45,8 +45,9 @@ public struct Report: Sendable {
         case markdown(String)
         /// An existing image file, path relative to the report directory.
         case image(path: String, caption: String)
-        /// A raster written by `write(to:)` as PNG to `file` (relative), then shown like `.image`.
-        case canvas(RGBCanvas, file: String, caption: String)
+        /// An image drawn in memory, written by `write(to:)` as PNG to `file` (relative), then
+        /// shown like `.image`.
+        case canvas(RGBImage, file: String, caption: String)
         /// A table; with `csvFile` its CSV is written beside the report and linked.
         case table(Table, caption: String, csvFile: String?)
         /// A plot written as SVG to `file` (relative) and linked from report.md; inlined in report.html.
@@ -84,13 +85,13 @@ public struct Report: Sendable {
     /// Writes the files of `.canvas`, `.plot` and `.table(csvFile:)` blocks, then report.md and
     /// report.html, all atomically, into `directory`. Returns the two report URLs.
     @discardableResult
-    public func write(to directory: URL, encodePNG: PNGEncode = PNGEncoder.storedPNG) throws -> (markdown: URL, html: URL) {
+    public func write(to directory: URL) throws -> (markdown: URL, html: URL) {
         var written: [String: Data] = [:]          // relative path -> bytes, reused for inlining
         for (k, block) in blocks.enumerated() {
             switch block {
             case .canvas(let canvas, let file, _):
                 try Self.checkRelative(file)
-                let data = try encodePNG(canvas)
+                let data = try PNG.encode(canvas)
                 try AtomicFile.write(data, to: directory.appendingPathComponent(file))
                 written[file] = data
             case .plot(let plot, let file, _):

@@ -98,13 +98,13 @@ struct Golden {
             let got = ctx.directory.appendingPathComponent(name)
             let want = directory.appendingPathComponent(name)
             do {
-                let a = try PNGCodec.decode(got), b = try PNGCodec.decode(want)
+                let a = try PNG.read(got), b = try PNG.read(want)
                 guard a.width == b.width, a.height == b.height else {
                     checks.append(CheckResult(name: name, passed: false, measured: "\(a.width)x\(a.height)", expected: "\(b.width)x\(b.height)"))
                     continue
                 }
                 var maxD = 0, sum = 0
-                var diff = RGBCanvas(width: a.width, height: a.height)
+                var diff = RGBImage(width: a.width, height: a.height)
                 for i in 0..<a.pixels.count {
                     let d = abs(Int(a.pixels[i]) - Int(b.pixels[i]))
                     maxD = max(maxD, d); sum += d
@@ -112,7 +112,7 @@ struct Golden {
                 }
                 let mean = Double(sum) / Double(max(a.pixels.count, 1))
                 let ok = Double(maxD) <= maxAllowed && mean <= meanAllowed
-                if !ok { try AtomicFile.write(try PNGCodec.encode(diff), to: ctx.directory.appendingPathComponent("diff-\(name)")) }
+                if !ok { try PNG.write(diff, to: ctx.directory.appendingPathComponent("diff-\(name)")) }
                 checks.append(CheckResult(name: name, passed: ok,
                                           measured: String(format: "max |Δ| %d, mean |Δ| %.3f levels", maxD, mean),
                                           expected: String(format: "max ≤ %.0f, mean ≤ %.3f", maxAllowed, meanAllowed)))

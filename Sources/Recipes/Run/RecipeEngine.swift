@@ -170,7 +170,7 @@ public enum RecipeEngine {
         try writeMetrics(ctx)
         manifest.verification = (verify || updateGoldens) ? (passed ? "passed" : "failed") : "not run"
         try AtomicFile.write(try manifest.json(), to: dir.appendingPathComponent("manifest.json"))
-        let (_, html) = try ctx.report.write(to: dir, encodePNG: PNGCodec.encode)
+        let (_, html) = try ctx.report.write(to: dir)
         narrate.say("✓ report: \(html.path)")
 
         var summary = ["run: \(dir.path)", "report: \(dir.appendingPathComponent("report.html").path)"]

@@ -87,9 +87,9 @@ public final class RunContext {
     public func metric(_ name: String) -> Double? { metrics.last { $0.name == name }?.value }
 
     /// Writes an image artifact (PNG) and adds it to the report.
-    public func addImage(_ canvas: RGBCanvas, file: String, caption: String) throws {
+    public func addImage(_ canvas: RGBImage, file: String, caption: String) throws {
         let url = directory.appendingPathComponent(file)
-        try AtomicFile.write(try PNGCodec.encode(canvas), to: url)
+        try PNG.write(canvas, to: url)
         images.append(file)
         add(.image(path: file, caption: caption))
     }

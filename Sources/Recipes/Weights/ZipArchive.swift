@@ -11,6 +11,7 @@
 //   [zip64 end record 0x06064b50, zip64 locator 0x07064b50]?  end record 0x06054b50 | comment
 // Compressed (deflate etc.) and encrypted entries are refused with an error naming the entry.
 import Foundation
+import CZlib
 
 /// One file inside a ZIP archive.
 public struct ZipEntry: Sendable {
@@ -173,47 +174,14 @@ struct ByteReader {
 
 // MARK: - CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320), as ZIP uses
 
+/// The CRC-32 of ZIP, PNG and gzip, computed by the linked zlib (the same library that inflates
+/// gzip data), so the project carries no second copy of the table-driven loop.
 public enum CRC32 {
-    /// Slicing-by-8 tables: tables[k][b] = CRC of byte b followed by k zero bytes.
-    static let tables: [[UInt32]] = {
-        var t = [[UInt32]](repeating: [UInt32](repeating: 0, count: 256), count: 8)
-        for i in 0..<256 {
-            var c = UInt32(i)
-            for _ in 0..<8 { c = (c & 1) != 0 ? (0xEDB8_8320 ^ (c >> 1)) : (c >> 1) }
-            t[0][i] = c
-        }
-        for i in 0..<256 { for k in 1..<8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][Int(t[k - 1][i] & 0xff)] } }
-        return t
-    }()
-
-    /// Reference: one byte per step.
-    public static func checksumNaive(_ data: Data) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        let t = tables[0]
-        for b in data { c = t[Int((c ^ UInt32(b)) & 0xff)] ^ (c >> 8) }
-        return c ^ 0xFFFF_FFFF
-    }
-
-    /// Slicing-by-8 (8 bytes per step). `CRC32.checksum(Data("123456789".utf8)) == 0xCBF43926`
+    /// `CRC32.checksum(Data("123456789".utf8)) == 0xCBF43926`
     public static func checksum(_ data: Data) -> UInt32 {
-        var c: UInt32 = 0xFFFF_FFFF
-        let flat = tables.flatMap { $0 }
-        flat.withUnsafeBufferPointer { t in
-            data.withUnsafeBytes { raw in
-                let n = raw.count
-                var i = 0
-                while i + 8 <= n {
-                    let lo = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt32.self)) ^ c
-                    let hi = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: i + 4, as: UInt32.self))
-                    c = t[7 * 256 + Int(lo & 0xff)] ^ t[6 * 256 + Int((lo >> 8) & 0xff)]
-                      ^ t[5 * 256 + Int((lo >> 16) & 0xff)] ^ t[4 * 256 + Int(lo >> 24)]
-                      ^ t[3 * 256 + Int(hi & 0xff)] ^ t[2 * 256 + Int((hi >> 8) & 0xff)]
-                      ^ t[1 * 256 + Int((hi >> 16) & 0xff)] ^ t[Int(hi >> 24)]
-                    i += 8
-                }
-                while i < n { c = t[Int((c ^ UInt32(raw[i])) & 0xff)] ^ (c >> 8); i += 1 }
-            }
+        data.withUnsafeBytes { raw in
+            guard let base = raw.bindMemory(to: Bytef.self).baseAddress else { return 0 }
+            return UInt32(truncatingIfNeeded: crc32_z(0, base, z_size_t(raw.count)))
         }
-        return c ^ 0xFFFF_FFFF
     }
 }

@@ -124,7 +124,7 @@ public struct GatePolicy: Equatable, Sendable {
 //                       dx_j += dy * w_j * (1 + (x_j - s) / T)      (weights not detached: paper A)
 //                       dx_j += dy * w_j                            (detachWeights: successor work)
 //
-// What paper A's code does (314-Foundation/ExcitationPullbacks, lib/modules.py, read for this):
+// Paper A's code (314-Foundation/ExcitationPullbacks, lib/modules.py), which this reproduces:
 // - `TwoWayReLUFunction`: forward F.relu(z); backward grad_output * sigmoid(z / temperature).
 //   The gate is evaluated at the pre-activation z, exactly `Gate.sigmoid(temperature:)` here.
 // - `SurrogateSoftMaxPool2d`: output = hard.detach() + (soft - soft.detach()), so the forward value
