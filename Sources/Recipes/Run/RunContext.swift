@@ -10,7 +10,8 @@ public final class RunContext {
     public let recipe: Recipe
     public let parameters: ResolvedParameters
     public let settings: RunSettings
-    /// The run directory; every artifact is written inside it.
+    /// Where this run writes its artifacts: a fresh directory inside the run directory, moved into
+    /// place only when the run succeeds (see RecipeEngine.publish).
     public let directory: URL
     /// Per-step cache directory, when the step is cached (content-addressed; see RecipeEngine).
     public internal(set) var cacheDirectory: URL?
@@ -30,6 +31,9 @@ public final class RunContext {
 
     /// Every file a step read (data, weights, images), with its SHA-256, for the manifest.
     public private(set) var inputFiles: [Manifest.Input] = []
+    /// The files each step read, by step id: they are part of what its outputs depend on, so they
+    /// enter the cache key of every step downstream (see RecipeEngine).
+    private(set) var stepInputs: [String: [Manifest.Input]] = [:]
 
     private var outputs: [String: Any] = [:]
     var currentStep = ""
@@ -65,11 +69,24 @@ public final class RunContext {
         return t
     }
 
-    /// Records that a step read `url` (hashed once per path).
+    /// Records that the current step read `url`: its SHA-256 (computed once per path and run)
+    /// goes into the manifest and into the cache keys of the steps that use this step's outputs.
     public func recordInput(_ url: URL) {
-        guard !inputFiles.contains(where: { $0.path == url.path }) else { return }
-        let hash = (try? SHA256.hexDigest(ofFile: url)) ?? "unreadable"
-        inputFiles.append(.init(path: url.path, sha256: hash))
+        _ = input(url)
+    }
+
+    /// The recorded SHA-256 of `url`, hashing it on first use, and noting that the current step read it.
+    @discardableResult
+    func input(_ url: URL) -> Manifest.Input {
+        let entry: Manifest.Input
+        if let known = inputFiles.first(where: { $0.path == url.path }) { entry = known } else {
+            entry = .init(path: url.path, sha256: (try? SHA256.hexDigest(ofFile: url)) ?? "unreadable")
+            inputFiles.append(entry)
+        }
+        if !(stepInputs[currentStep]?.contains { $0.path == entry.path } ?? false) {
+            stepInputs[currentStep, default: []].append(entry)
+        }
+        return entry
     }
 
     // MARK: Report and artifacts

@@ -53,8 +53,15 @@ struct LoadDataStep: RecipeStep {
 
     func run(_ ctx: RunContext) throws {
         var d = try DataSets.load(dataset, split: split, fetch: WeightStore.fetchData)
-        if let dir = try? MNIST5k.defaultDirectory(), dataset == "mnist5k" {
-            for f in ["images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"] { ctx.recordInput(dir.appendingPathComponent(f)) }
+        // The files behind the data set: their SHA-256 goes into the manifest and into the cache
+        // key of every step trained or evaluated on it.
+        if dataset == "mnist5k" {
+            if let dir = try? MNIST5k.defaultDirectory() {
+                for f in [MNIST5k.imagesFile, MNIST5k.labelsFile] { ctx.recordInput(dir.appendingPathComponent(f)) }
+            }
+        } else if let source = DataCatalog.source(dataset) {
+            let dir = DataCache().directory(for: source)
+            for f in source.requiredFiles { ctx.recordInput(dir.appendingPathComponent(f)) }
         }
         if let p = perClass { d = try d.take(perClass: p, classes: classes) }
         else if let c = classes {
