@@ -9,7 +9,7 @@
 //       targets: [0, 1, 2, 3, 4, 9]           # or "all", or "0, 482, 9" (a string parameter)
 //       method: {method: excitation_pullback, temperature: 0.3}
 //       steps: 5
-//       alpha: 20                              # L2 length of each step (SPEC A2)
+//       alpha: 20                              # L2 length of each step (paper A's setting)
 //       eps: 100                               # L2 radius of the projection ball
 //       show: difference                       # difference (paper A's grids) | perturbed | both
 //       judge: cnn2                            # optional: an independently trained model
