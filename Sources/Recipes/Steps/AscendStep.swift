@@ -23,6 +23,16 @@
 import Foundation
 import SIMDCore
 
+/// What an `ascend` grid shows in each cell.
+enum Show: String, RecipeName {
+    /// perturbed − clean (paper A's grids).
+    case difference
+    case perturbed
+    /// The difference grid, then the perturbed images as a second file.
+    case both
+    static let what = "show"
+}
+
 struct AscendStep: RecipeStep {
     static let kind = "ascend"
     static let summary = "Projected gradient ascent on target logits along a method's gradients (counterfactual grid)."
@@ -69,14 +79,11 @@ struct AscendStep: RecipeStep {
         alpha = Float(try config.double(at: "alpha", default: 20))
         eps = Float(try config.double(at: "eps", default: 100))
         guard steps >= 0, alpha > 0, eps > 0 else { throw config.error("steps must be ≥ 0 and alpha, eps positive") }
-        let show = try config.string(at: "show", default: "difference")
-        guard ["difference", "perturbed", "both"].contains(show) else { throw try config.node(at: "show").error("show must be difference, perturbed or both") }
-        showDifference = show != "perturbed"
-        showBoth = show == "both"
+        let show = try config.name(at: "show", default: Show.difference)
+        showDifference = show != .perturbed
+        showBoth = show == .both
         upscale = try config.int(at: "upscale", default: 1)
-        let cm = try config.string(at: "colormap", default: "none")
-        guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
-        diverging = cm == "diverging"
+        diverging = try config.name(at: "colormap", default: Colormap.none) == .diverging
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
         batchSize = try config.int(at: "batch_size", default: 8)

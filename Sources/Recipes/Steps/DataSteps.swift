@@ -31,7 +31,7 @@ struct LoadDataStep: RecipeStep {
         self.id = id
         let d = try config.node(at: "dataset")
         dataset = try d.string
-        let known = ["mnist5k", "mnist", "cifar10", "cifar100"]
+        let known = DataSets.names
         guard known.contains(dataset) else {
             var msg = "unknown dataset '\(dataset)'"
             if let n = nearestName(to: dataset, candidates: known) { msg += "; did you mean '\(n)'?" }
