@@ -93,4 +93,32 @@ final class RecipeValidationTests: XCTestCase {
             XCTAssertEqual(message, "\(path):\(position(of: c.bad, in: text)): key '\(c.key)': \(c.message)")
         }
     }
+
+    // MARK: Typed step inputs
+
+    func testAStepInputOfTheWrongTypeIsAValidationError() throws {
+        let cnn = "  - step: train\n    id: cnn\n    with: {model: mnist_cnn, train: d, test: d, epochs: 1}\n"
+        let dlgn = "  - step: train\n    id: dlgn\n    with: {model: {architecture: fc, width: 8, depth: 2, variant: dlgn}, train: d, test: d, epochs: 1}\n"
+        let claim = "  - step: check\n    id: c\n    with: {claim: \"d.count > 0\"}\n"
+        let cases: [(steps: String, written: String, key: String, message: String)] = [
+            // A trained DLGN is a GatedNetwork; a pullback needs a Classifier (today's run would train first, then fail).
+            (dlgn + "  - step: explain\n    with:\n      model: dlgn\n      data: d\n      methods: [gradient]",
+             "model: dlgn", "cells[2].with.model", "step 'dlgn' produced GatedNetwork, not Classifier"),
+            (cnn + "  - step: explain\n    with:\n      model: cnn\n      data: cnn\n      methods: [gradient]",
+             "data: cnn", "cells[2].with.data", "step 'cnn' produced Classifier, not Dataset"),
+            (cnn + dlgn + "  - step: ascend\n    with:\n      model: cnn\n      data: d\n      targets: [1]\n      method: gradient\n      judge: dlgn",
+             "judge: dlgn", "cells[3].with.judge", "step 'dlgn' produced GatedNetwork, not Classifier"),
+            ("  - step: train\n    id: fl\n    with:\n      model: {architecture: fc, regime: fl}\n      train: d\n      test: d\n      epochs: 1\n      gates_from: d",
+             "gates_from: d", "cells[1].with.gates_from", "step 'd' produced Dataset, not GatedNetwork"),
+            (claim + "  - step: train\n    with:\n      model: mnist_cnn\n      train: c\n      test: d\n      epochs: 1",
+             "train: c", "cells[2].with.train", "step 'c' produces nothing for later steps; `train` needs a Dataset"),
+        ]
+        for c in cases {
+            let text = recipe(c.steps)
+            let (path, message) = try validationError(text)
+            let at = position(of: c.written, in: text).split(separator: ":").map { Int($0)! }
+            let column = at[1] + c.written.distance(from: c.written.startIndex, to: c.written.firstIndex(of: " ")!) + 1
+            XCTAssertEqual(message, "\(path):\(at[0]):\(column): key '\(c.key)': \(c.message)")
+        }
+    }
 }

@@ -46,23 +46,34 @@ public enum RecipeEngine {
     static func plan(_ settings: RunSettings) throws -> Plan {
         let recipe = try Recipe.load(URL(fileURLWithPath: settings.recipePath))
         let params = try recipe.resolve(overrides: settings.overrides, seed: settings.seed)
-        // `${name}` in prose: an unknown name is an error now, not after the steps before it ran.
+        // `${name}` in prose: an unknown name is an error before any step runs, not after the steps before it.
         for (i, cell) in recipe.cells.enumerated() {
             guard case .markdown(let md) = cell else { continue }
             do { _ = try params.interpolate(md) } catch let e as RecipeError {
                 throw RecipeError("\(recipe.file): cell \(i + 1) (markdown): \(e.message)")
             }
         }
+        // Every input must name an earlier step that produces the type the input needs.
         var steps: [String: RecipeStep] = [:]
-        var seen: Set<String> = []
+        var earlier: [String] = []
+        var produced: [String: StepValueType?] = [:]
         for case .step(let cell) in recipe.cells {
             let step = try StepRegistry.make(cell, params: params)
-            for d in step.dependencies where !seen.contains(d) {
-                var msg = "step '\(cell.id)' depends on '\(d)', which is not an earlier step"
-                if let near = nearestName(to: d, candidates: Array(seen)) { msg += "; did you mean '\(near)'?" }
-                throw cell.node.error(msg)
+            for input in step.inputs {
+                guard let made = produced[input.step] else {
+                    var msg = "step '\(cell.id)' depends on '\(input.step)', which is not an earlier step"
+                    if let near = nearestName(to: input.step, candidates: earlier) { msg += "; did you mean '\(near)'?" }
+                    throw cell.node.error(msg)
+                }
+                guard let type = made else {
+                    throw input.node.error("step '\(input.step)' produces nothing for later steps; `\(input.key)` needs a \(input.type)")
+                }
+                guard type == input.type else {
+                    throw input.node.error("step '\(input.step)' produced \(type), not \(input.type)")
+                }
             }
-            seen.insert(cell.id)
+            earlier.append(cell.id)
+            produced.updateValue(step.output, forKey: cell.id)
             steps[cell.id] = step
         }
         return Plan(recipe: recipe, parameters: params, steps: steps)
@@ -133,7 +144,12 @@ public enum RecipeEngine {
                     }
                     narrate.say("• \(c.id) (\(c.kind))\(ctx.cacheHit ? " — cached" : "")")
                     let t0 = Date()
-                    do { try step.run(ctx) } catch {
+                    do {
+                        try step.run(ctx)
+                        guard ctx.outputType(of: c.id) == step.output else {
+                            throw RecipeError("stored \(ctx.outputType(of: c.id).map { "\($0)" } ?? "nothing"), but declares \(step.output.map { "\($0)" } ?? "nothing")")
+                        }
+                    } catch {
                         throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error,
                                           cacheEntry: ctx.cacheHit ? ctx.cacheDirectory?.path : nil)
                     }

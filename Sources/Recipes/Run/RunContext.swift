@@ -35,7 +35,7 @@ public final class RunContext {
     /// enter the cache key of every step downstream (see RecipeEngine).
     private(set) var stepInputs: [String: [Manifest.Input]] = [:]
 
-    private var outputs: [String: Any] = [:]
+    private var outputs: [String: StepValue] = [:]
     var currentStep = ""
 
     init(recipe: Recipe, parameters: ResolvedParameters, settings: RunSettings, directory: URL) {
@@ -53,20 +53,38 @@ public final class RunContext {
 
     // MARK: Step outputs
 
-    public func store(_ value: Any, as id: String) { outputs[id] = value }
+    /// Stores the current step's output for later steps.
+    public func store(_ value: StepValue) { outputs[currentStep] = value }
 
-    /// The output of step `id`, which must be of type `T`.
-    public func output<T>(_ id: String, as type: T.Type, for key: String) throws -> T {
-        guard let v = outputs[id] else {
-            let known = outputs.keys.sorted()
-            var msg = "step '\(currentStep)': key '\(key)' refers to step '\(id)', which has not run"
-            if let near = nearestName(to: id, candidates: known) { msg += "; did you mean '\(near)'?" }
-            throw RecipeError(msg)
+    /// The type of what step `id` stored, if anything.
+    public func outputType(of id: String) -> StepValueType? { outputs[id]?.type }
+
+    // Inputs were matched to outputs when the recipe was validated; the errors below guard that.
+
+    public func dataset(_ input: StepInput) throws -> Dataset {
+        guard case .dataset(let d) = try value(input) else { throw mismatch(input) }
+        return d
+    }
+
+    public func classifier(_ input: StepInput) throws -> Classifier {
+        guard case .classifier(let c) = try value(input) else { throw mismatch(input) }
+        return c
+    }
+
+    public func gatedNetwork(_ input: StepInput) throws -> GatedNetwork {
+        guard case .gatedNetwork(let g) = try value(input) else { throw mismatch(input) }
+        return g
+    }
+
+    private func value(_ input: StepInput) throws -> StepValue {
+        guard let v = outputs[input.step] else {
+            throw input.node.error("step '\(input.step)' has stored nothing for `\(input.key)` to read")
         }
-        guard let t = v as? T else {
-            throw RecipeError("step '\(currentStep)': key '\(key)' refers to step '\(id)', which produced \(Swift.type(of: v)), not \(T.self)")
-        }
-        return t
+        return v
+    }
+
+    private func mismatch(_ input: StepInput) -> Error {
+        input.node.error("step '\(input.step)' produced \(outputs[input.step]?.type.description ?? "nothing"), not \(input.type)")
     }
 
     /// Records that the current step read `url`: its SHA-256 (computed once per path and run)

@@ -25,7 +25,8 @@ struct LoadDataStep: RecipeStep {
     let limit: Int?
     let pad: Int
     let downsample: Int
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { .dataset }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
@@ -75,7 +76,7 @@ struct LoadDataStep: RecipeStep {
         if let l = limit { d = d.prefix(l) }
         if downsample > 1 { d = try d.averagePooled(downsample) }
         if pad > 0 { d = try d.zeroPadded(pad) }
-        ctx.store(d, as: id)
+        ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
         ctx.markdown("Loaded **\(d.name)** (\(split.rawValue)): \(d.count) images of \(d.channels)×\(d.height)×\(d.width), classes \(d.classCounts.enumerated().filter { $0.element > 0 }.map { "\($0.offset)" }.joined(separator: ", ")).")
     }

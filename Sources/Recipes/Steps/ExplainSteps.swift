@@ -22,7 +22,9 @@ struct ExplainStep: RecipeStep {
     static let keys = ["model", "data", "images", "target", "methods", "colormap", "upscale", "file", "caption"]
 
     let id: String
-    let model: String, data: String
+    /// A Classifier: the pullback needs logits it can differentiate to the input.
+    let model: StepInput
+    let data: StepInput
     let selection: ImageSelection
     let target: TargetRule
     let methods: [ExplanationMethod]
@@ -31,12 +33,13 @@ struct ExplainStep: RecipeStep {
     let upscale: Int
     let file: String
     let caption: String?
-    var dependencies: [String] { [model, data] }
+    var inputs: [StepInput] { [model, data] }
+    var output: StepValueType? { nil }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
-        model = try config.string(at: "model")
-        data = try config.string(at: "data")
+        model = try StepInput("model", in: config, type: .classifier)
+        data = try StepInput("data", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("images"))
         target = try config.optional("target").map(TargetRule.init) ?? .label
         let ms = try config.array(at: "methods")
@@ -52,8 +55,8 @@ struct ExplainStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
-        let net = try ctx.output(model, as: Classifier.self, for: "model")
-        let d = try ctx.output(data, as: Dataset.self, for: "data")
+        let net = try ctx.classifier(model)
+        let d = try ctx.dataset(data)
         let ix = try selection.indices(in: d)
         let x = d.modelInput(ix)
         let targets = try resolveTargets(target, net: net, x: x, labels: ix.map { d.labels[$0] })

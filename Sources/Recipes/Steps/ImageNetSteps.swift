@@ -49,7 +49,8 @@ struct LoadModelStep: RecipeStep {
     let architecture: ImageNetArchitecture
     let weights: Weights
     let seed: UInt64?
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { .classifier }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
@@ -90,7 +91,7 @@ struct LoadModelStep: RecipeStep {
             try fillSynthetic(&net, seed: s)
             ctx.markdown("**Synthetic weights** (\(architecture.rawValue), seed \(s)): deterministic random weights for CI-scale runs. They make **no meaningful pictures**: this run checks that the pipeline works, not what the paper shows. Run with `--set scale=paper` for the real figure.")
         }
-        ctx.store(pixelModel(net), as: id)
+        ctx.store(.classifier(pixelModel(net)))
         ctx.record("\(id).parameters", Double(net.parameters.names.reduce(0) { $0 + net.parameters.shapes[$1]!.reduce(1, *) }))
     }
 }
@@ -239,7 +240,8 @@ struct LoadImagesStep: RecipeStep {
     let sources: [ImageSource]
     let size: Int
     let name: String
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { .dataset }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
@@ -288,7 +290,7 @@ struct LoadImagesStep: RecipeStep {
 
     func run(_ ctx: RunContext) throws {
         let d = try ImageStore().dataset(sources, size: size, name: name) { ctx.recordInput($0) }
-        ctx.store(d, as: id)
+        ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
         ctx.markdown("Loaded \(d.count) images at \(size)×\(size) (paper A's pre-processing: square → resize, else short side \(ImageStore.resizeSide(size)) then centre crop): "
                      + sources.map { "\($0.name) (\(d.className($0.label)), \($0.label))" }.joined(separator: ", ") + ".")

@@ -188,6 +188,19 @@ enum ModelSpec: Equatable {
     }
 }
 
+/// A model a `train` step fitted, concrete so that its checkpoint can be written and read.
+enum TrainedModel {
+    case cnn(SmallCNN)
+    case gated(GatedNetwork)
+
+    var value: StepValue {
+        switch self {
+        case .cnn(let m): return .classifier(m)
+        case .gated(let m): return .gatedNetwork(m)
+        }
+    }
+}
+
 struct TrainStep: RecipeStep {
     static let kind = "train"
     static let summary = "Train a model (mnist_cnn, or a DNN/DGN/DLGN/DLGN-SF of paper B); cached by content hash."
@@ -197,7 +210,7 @@ struct TrainStep: RecipeStep {
 
     let id: String
     let spec: ModelSpec
-    let train: String, test: String
+    let train: StepInput, test: StepInput
     let epochs: Int, batchSize: Int, runs: Int
     let optimizer: OptimizerName
     let learningRate: Float
@@ -206,15 +219,18 @@ struct TrainStep: RecipeStep {
     let loss: TrainingLoss
     /// Added to the run's seed: two train steps in one recipe get independent initialisations.
     let seedOffset: UInt64
-    let gatesFrom: String?
+    /// The ReLU FC net whose gates regime fl copies.
+    let gatesFrom: StepInput?
     let permutations: Int?
-    var dependencies: [String] { [train, test] + (gatesFrom.map { [$0] } ?? []) }
+    var inputs: [StepInput] { [train, test] + (gatesFrom.map { [$0] } ?? []) }
+    /// mnist_cnn is a Classifier; paper B's networks are GatedNetworks.
+    var output: StepValueType? { spec == .smallCNN ? .classifier : .gatedNetwork }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
         spec = try ModelSpec(try config.node(at: "model"))
-        train = try config.string(at: "train")
-        test = try config.string(at: "test")
+        train = try StepInput("train", in: config, type: .dataset)
+        test = try StepInput("test", in: config, type: .dataset)
         epochs = try config.int(at: "epochs")
         batchSize = try config.int(at: "batch_size", default: 32)
         runs = try config.int(at: "runs", default: 1)
@@ -226,7 +242,7 @@ struct TrainStep: RecipeStep {
         weightDecay = Float(try config.double(at: "weight_decay", default: 0))
         seedOffset = UInt64(try config.int(at: "seed_offset", default: 0))
         loss = try config.name(at: "loss", default: LossName.crossEntropy).loss
-        gatesFrom = try config.optional("gates_from")?.string
+        gatesFrom = try StepInput(optional: "gates_from", in: config, type: .gatedNetwork)
         if case .fcRegime(_, _, let r, _) = spec {
             if r == .fixedLearnt, gatesFrom == nil { throw config.error("regime fl (fixed learnt gates) needs `gates_from: <id of the train step of a ReLU fc net>`") }
         }
@@ -244,17 +260,17 @@ struct TrainStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
-        let trainSet = try ctx.output(train, as: Dataset.self, for: "train")
-        let testSet = try ctx.output(test, as: Dataset.self, for: "test")
+        let trainSet = try ctx.dataset(train)
+        let testSet = try ctx.dataset(test)
         let cache = ctx.cacheDirectory!
         var finals: [Double] = [], bests: [Double] = [], trains: [Double] = []
         var firstRecords: [EpochRecord] = []
-        var firstModel: Any?
+        var firstModel: TrainedModel?
         var gateSource: GatedNetwork?
         if let g = gatesFrom {
-            let relu = try ctx.output(g, as: GatedNetwork.self, for: "gates_from")
+            let relu = try ctx.gatedNetwork(g)
             guard relu.configuration.variant == .dnn, relu.architecture == (try spec.architecture(for: trainSet)) else {
-                throw RecipeError("step '\(id)': gates_from '\(g)' must be a ReLU fc net of the same shape (regime relu), got \(relu.configuration) \(relu.architecture)")
+                throw RecipeError("step '\(id)': gates_from '\(g.step)' must be a ReLU fc net of the same shape (regime relu), got \(relu.configuration) \(relu.architecture)")
             }
             gateSource = relu
         }
@@ -270,7 +286,7 @@ struct TrainStep: RecipeStep {
                 let stem = perm == nil ? "run\(r)" : "perm\(k + 1)-run\(r)"
                 let ckpt = cache.appendingPathComponent("\(stem).safetensors")
                 let recordsURL = cache.appendingPathComponent("\(stem).json")
-                let (model, records): (Any, [EpochRecord])
+                let (model, records): (TrainedModel, [EpochRecord])
                 if ctx.cacheHit, FileManager.default.fileExists(atPath: ckpt.path), let recs = try? loadRecords(recordsURL) {
                     model = try loadModel(ckpt, trainSet, permutation: perm)
                     records = recs
@@ -291,7 +307,8 @@ struct TrainStep: RecipeStep {
                 permRows.append([.integer(k + 1), .text(perm.map(String.init).joined(separator: " ")), .fixed(m, decimals: 2)])
             }
         }
-        ctx.store(firstModel!, as: id)
+        guard let firstModel else { throw RecipeError("step '\(id)': no model was trained") }
+        ctx.store(firstModel.value)
         let count = Double(finals.count)
         let mean = finals.reduce(0, +) / count
         let std = finals.count > 1 ? (finals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (count - 1)).squareRoot() : 0
@@ -343,7 +360,7 @@ struct TrainStep: RecipeStep {
         return x
     }
 
-    func fit(seed: UInt64, run: Int, permutation: [Int]?, gateSource: GatedNetwork?, _ trainSet: Dataset, _ testSet: Dataset, _ ctx: RunContext) throws -> (Any, [EpochRecord]) {
+    func fit(seed: UInt64, run: Int, permutation: [Int]?, gateSource: GatedNetwork?, _ trainSet: Dataset, _ testSet: Dataset, _ ctx: RunContext) throws -> (TrainedModel, [EpochRecord]) {
         let trainData = try LabelledImages(images: inputs(trainSet, stats: trainSet), labels: trainSet.labels)
         let testData = try LabelledImages(images: inputs(testSet, stats: trainSet), labels: testSet.labels)
         let config = TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: loss, seed: seed)
@@ -374,11 +391,11 @@ struct TrainStep: RecipeStep {
         case .smallCNN:
             var m = SmallCNN(seed: seed)
             let recs = try go(&m)
-            return (m, recs)
+            return (.cnn(m), recs)
         case .gated:
             var m = try GatedNetwork(architecture: try spec.architecture(for: trainSet), configuration: spec.configuration(permutation: permutation), seed: seed)
             let recs = try go(&m)
-            return (m, recs)
+            return (.gated(m), recs)
         case .fcRegime(_, _, let r, let beta):
             let regime: FCRegime
             switch r {
@@ -392,22 +409,24 @@ struct TrainStep: RecipeStep {
             }
             var m = try GatedNetwork.fullyConnected(try spec.architecture(for: trainSet), regime: regime, seed: seed)
             let recs = try go(&m)
-            return (m, recs)
+            return (.gated(m), recs)
         }
     }
 
     // MARK: Cache
 
-    func saveModel(_ model: Any, to url: URL) throws {
-        if let m = model as? SmallCNN { try Trainer<Adam>.saveCheckpoint(m, to: url) }
-        else if let m = model as? GatedNetwork { try Trainer<Adam>.saveCheckpoint(m, to: url) }
+    func saveModel(_ model: TrainedModel, to url: URL) throws {
+        switch model {
+        case .cnn(let m): try Trainer<Adam>.saveCheckpoint(m, to: url)
+        case .gated(let m): try Trainer<Adam>.saveCheckpoint(m, to: url)
+        }
     }
 
-    func loadModel(_ url: URL, _ d: Dataset, permutation: [Int]? = nil) throws -> Any {
+    func loadModel(_ url: URL, _ d: Dataset, permutation: [Int]? = nil) throws -> TrainedModel {
         switch spec {
-        case .smallCNN: return try SmallCNN(parameters: try SafeTensors(contentsOf: url).tensors)
+        case .smallCNN: return .cnn(try SmallCNN(parameters: try SafeTensors(contentsOf: url).tensors))
         case .gated, .fcRegime:
-            return try GatedNetwork.load(architecture: try spec.architecture(for: d), configuration: spec.configuration(permutation: permutation), from: url)
+            return .gated(try GatedNetwork.load(architecture: try spec.architecture(for: d), configuration: spec.configuration(permutation: permutation), from: url))
         }
     }
 
