@@ -37,7 +37,7 @@ public func downloadsDisabled(_ env: [String: String] = ProcessInfo.processInfo.
 
 struct LoadModelStep: RecipeStep {
     static let kind = "load_model"
-    static let summary = "An ImageNet classifier (resnet50, vgg11_bn, densenet121) with torchvision / timm weights (downloaded with SHA-256) or synthetic CI weights."
+    static let summary = "An ImageNet classifier (\(ImageNetArchitecture.names.joined(separator: ", "))) with torchvision / timm weights (downloaded with SHA-256) or synthetic CI weights."
     static let keys = ["architecture", "weights", "seed"]
 
     enum Weights: String, RecipeName {
