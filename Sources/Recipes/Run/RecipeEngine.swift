@@ -203,17 +203,11 @@ public enum RecipeEngine {
         try ctx.write(plan.parameters.lines.joined(separator: "\n") + "\n", to: "resolved.txt")
         try writeMetrics(ctx)
         manifest.verification = (verify || updateGoldens) ? (passed ? "passed" : "failed") : "not run"
-<<<<<<< HEAD
-        try AtomicFile.write(try manifest.json(), to: dir.appendingPathComponent("manifest.json"))
-        let (_, html) = try ctx.report.write(to: dir)
-        narrate.say("✓ report: \(html.path)")
-=======
-        _ = try ctx.report.write(to: staging, encodePNG: PNGCodec.encode)
+        _ = try ctx.report.write(to: staging)
         manifest.artifacts = (try FileManager.default.contentsOfDirectory(atPath: staging.path) + ["manifest.json"]).sorted()
         try AtomicFile.write(try manifest.json(), to: staging.appendingPathComponent("manifest.json"))
         try publish(staging, into: dir)
         narrate.say("✓ report: \(dir.appendingPathComponent("report.html").path)")
->>>>>>> engine
 
         var summary = ["run: \(dir.path)", "report: \(dir.appendingPathComponent("report.html").path)"]
         summary += ctx.metrics.map { "metric \($0.name) = \(formatMetric($0.value))" }
