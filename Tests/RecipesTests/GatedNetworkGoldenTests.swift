@@ -4,7 +4,7 @@ import SIMDCore
 import Recipes
 
 /// The gated networks against an independent PyTorch reference written from SPEC B1
-/// (golden/training/make_gated_goldens.py): logits, cross-entropy loss, every parameter gradient and
+/// (reference/training/make_gated_goldens.py): logits, cross-entropy loss, every parameter gradient and
 /// BatchNorm running statistics after a training-mode pass.
 final class GatedNetworkGoldenTests: XCTestCase {
     static let cases: [(String, GatedArchitecture, GatingConfiguration, Bool)] = {
@@ -27,7 +27,7 @@ final class GatedNetworkGoldenTests: XCTestCase {
     }()
 
     func testGatedNetworksMatchPyTorchReference() throws {
-        let url = TrainingTests.repositoryRoot.appendingPathComponent("golden/training/gated_networks.safetensors")
+        let url = TrainingTests.repositoryRoot.appendingPathComponent("Tests/Fixtures/training/gated_networks.safetensors")
         let st = try SafeTensors(contentsOf: url)
         for (name, arch, config, training) in Self.cases {
             let prefix = name + "/"

@@ -3,10 +3,10 @@ import Foundation
 import SIMDCore
 import Recipes
 
-/// Goldens: golden/images/make_image_goldens.py (PIL + torchvision, as paper A's app).
+/// Goldens: reference/images/make_image_goldens.py (PIL + torchvision, as paper A's app).
 final class ImageTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let golden = root.appendingPathComponent("golden/images")
+    static let golden = root.appendingPathComponent("Tests/Fixtures/images")
     static let images = root.appendingPathComponent("data/images")
 
     /// Largest per-byte difference between two images of the same size.

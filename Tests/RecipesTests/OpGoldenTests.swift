@@ -5,7 +5,7 @@ import Recipes
 
 // MARK: - Engine ops against PyTorch goldens
 //
-// The files come from golden/ops/make_op_goldens.py (PyTorch, CPU, float32). Each case holds the
+// The files come from reference/ops/make_op_goldens.py (PyTorch, CPU, float32). Each case holds the
 // inputs, an upstream gradient `dy`, and PyTorch's output `y` and gradients of sum(dy * y).
 // Tolerances are absolute, stated per test; every comparison prints its measured max difference.
 
@@ -13,7 +13,7 @@ final class OpGoldenTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func golden(_ name: String) throws -> SafeTensors {
-        try SafeTensors(contentsOf: Self.root.appendingPathComponent("golden/ops/\(name).safetensors"))
+        try SafeTensors(contentsOf: Self.root.appendingPathComponent("Tests/Fixtures/ops/\(name).safetensors"))
     }
 
     /// `kernel=3 stride=2 ceil=1` -> ["kernel": "3", ...]; cases sorted by name.

@@ -22,7 +22,7 @@ final class ReportTests: XCTestCase {
     }
 
     func testMakeGridMatchesTorchvision() throws {
-        let url = Self.packageRoot.appendingPathComponent("golden/reports/make_grid_golden.json")
+        let url = Self.packageRoot.appendingPathComponent("Tests/Fixtures/reports/make_grid_golden.json")
         let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
         let t = golden.cells.map { Tensor(shape: $0.shape, scalars: $0.values.map(Float.init)) }
         XCTAssertEqual(golden.cases.count, 4)

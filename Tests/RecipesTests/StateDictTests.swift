@@ -91,7 +91,7 @@ final class StateDictTests: XCTestCase {
     }
 
     /// Optional full-size check (skipped unless PTH_LARGE is set): a torchvision-sized checkpoint and its safetensors twin,
-    /// written by `golden/weights/make_large_check.py <prefix> <arch>` (random-init torchvision model; for densenet121 the
+    /// written by `reference/weights/make_large_check.py <prefix> <arch>` (random-init torchvision model; for densenet121 the
     /// .pth has the legacy names, for vgg11_bn the .safetensors has timm's names; both are mapped to torchvision names).
     func testLargeCheckpointIfAvailable() throws {
         guard let base = ProcessInfo.processInfo.environment["PTH_LARGE"] else { throw XCTSkip("set PTH_LARGE=/path/prefix to run") }

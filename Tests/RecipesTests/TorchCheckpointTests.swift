@@ -3,10 +3,10 @@ import Foundation
 import SIMDCore
 import Recipes
 
-/// Fixtures: golden/weights/make_pth_fixtures.py (PyTorch torch.save; expected tensors as safetensors).
+/// Fixtures: reference/weights/make_pth_fixtures.py (PyTorch torch.save; expected tensors as safetensors).
 final class TorchCheckpointTests: XCTestCase {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("golden/weights")
+        .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/weights")
     func fixture(_ name: String) -> URL { Self.dir.appendingPathComponent(name) }
 
     func assertMatches(_ pth: String, _ reference: String, order: [String]? = nil) throws {

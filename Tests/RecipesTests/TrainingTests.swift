@@ -44,7 +44,7 @@ final class TrainingTests: XCTestCase {
     }
 
     func testOptimizersMatchPyTorch() throws {
-        let st = try SafeTensors(contentsOf: Self.repositoryRoot.appendingPathComponent("golden/training/optimizers.safetensors"))
+        let st = try SafeTensors(contentsOf: Self.repositoryRoot.appendingPathComponent("Tests/Fixtures/training/optimizers.safetensors"))
         XCTAssertLessThanOrEqual(try runGolden("sgd", SGD(), st), 1e-6)
         XCTAssertLessThanOrEqual(try runGolden("sgd_momentum", SGD(momentum: 0.9), st), 1e-6)
         XCTAssertLessThanOrEqual(try runGolden("sgd_momentum_wd", SGD(momentum: 0.9, weightDecay: 5e-4), st), 1e-6)

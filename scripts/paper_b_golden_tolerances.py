@@ -8,12 +8,12 @@ and the std over runs/permutations) +-1.5 points; data counts exact; derived tab
 that error propagated linearly: a difference of two accuracies +-3, the mean shift over four
 permuted-minus-unpermuted pairs (8 terms / 4) +-3, a ratio 100 a / b +-100 (1.5 / b + 1.5 a / b^2).
 
-Run: python3 golden/paper_b_tolerances.py   (plain python3; rewrites the four expected.json files)
+Run: python3 scripts/paper_b_golden_tolerances.py   (plain python3; rewrites the four expected.json files)
 """
 import json
 import os
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "golden")
 ACC = 1.5
 RATIOS = {  # derived metric -> (numerator accuracy, denominator accuracy)
     "table1.ratio": ("dlgn_x1.test_accuracy", "dnn.test_accuracy"),

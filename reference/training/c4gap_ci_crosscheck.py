@@ -20,7 +20,7 @@ Everything is rebuilt here from the spec and the documented conventions, not fro
            ((next >> 32) * n) >> 32), batches of B, the last one smaller.
   optim    torch.optim.Adam(lr) (betas 0.9 / 0.999, eps 1e-8) or SGD(momentum), cross-entropy.
 
-Run:  /tmp/torch-env/bin/python golden/training/c4gap_ci_crosscheck.py --seeds 0 1 2
+Run:  $(reference/setup-env.sh --python) reference/training/c4gap_ci_crosscheck.py --seeds 0 1 2
       (options: --variant dnn|dgn_xx|dgn_x1|dlgn_xx|dlgn_x1, --width, --epochs, --lr, --batch,
        --train-per-class, --test-per-class, --downsample, --init engine|torch)
 Prints per epoch: mean training loss, training accuracy (during the epoch), test accuracy.
