@@ -39,8 +39,7 @@ final class ReportTests: XCTestCase {
             }
             let floats = try grid.gridTensor()
             XCTAssertEqual(floats.shape, g.shape, name)
-            var maxDiff: Float = 0
-            for (a, b) in zip(floats.scalars, g.grid) { maxDiff = max(maxDiff, abs(a - Float(b))) }
+            let maxDiff = Discrepancy(floats.scalars, g.grid).worst
             let canvas = try grid.render()
             XCTAssertEqual(canvas.width, g.shape[2]); XCTAssertEqual(canvas.height, g.shape[1])
             // Golden bytes are planar [3, H, W]; the canvas is interleaved.
