@@ -34,7 +34,7 @@ final class FigureRecipeTests: XCTestCase {
                 let r = try RecipeEngine.run(RunSettings(recipePath: recipe(fig), overrides: ["scale=\(scale)"], dryRun: true),
                                              verify: false, updateGoldens: false)
                 XCTAssertTrue(r.summary.contains("dry run"), "\(fig) \(scale)")
-                XCTAssertTrue(r.summary.contains("scale = \(scale)") || r.summary.contains("scale: \(scale)") || r.summary.contains(scale), r.summary)
+                XCTAssertTrue(r.summary.split(separator: "\n").contains { $0.trimmingCharacters(in: .whitespaces) == "scale = \(scale)" }, r.summary)
                 // The paper scale uses real weights and paper A's images; ci is synthetic and shipped.
                 XCTAssertTrue(r.summary.contains(scale == "paper" ? "weights: torchvision" : "weights: synthetic"), "\(fig) \(scale): \(r.summary)")
                 XCTAssertTrue(r.summary.contains(scale == "paper" ? "use: paper" : "use: shipped"), "\(fig) \(scale)")
@@ -80,14 +80,11 @@ final class FigureRecipeTests: XCTestCase {
         try withEnvironment(["EP_OFFLINE": "1", "TORCH_HOME": torch.path, "EP_IMAGE_DIR": images.path]) {
             for fig in Self.figures {
                 let out = try tempDir()
-                let t0 = Date()
                 // Every figure's ci variant is verified against golden/<fig>/ (engine-generated goldens).
                 let r = try RecipeEngine.run(RunSettings(recipePath: recipe(fig), overrides: ["scale=ci"], outDirectory: out.path),
                                              verify: true, updateGoldens: false)
                 print(r.summary.split(separator: "\n").filter { $0.contains("golden") }.joined(separator: "\n"))
                 XCTAssertTrue(r.verificationPassed, "\(fig): \(r.summary)")
-                let seconds = Date().timeIntervalSince(t0)
-                print("\(fig) at ci scale: \(String(format: "%.1f", seconds)) s")
                 for file in expected[fig]! {
                     let img = try PNG.read(out.appendingPathComponent(file))
                     // 2 rows (chelsea, rocket) x 4 columns (clean + 3 targets) of 64x64 cells, upscaled 2x, plus titles.
@@ -100,7 +97,6 @@ final class FigureRecipeTests: XCTestCase {
                 let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
                 XCTAssertTrue(report.contains("no meaningful pictures"), "\(fig): the report must say synthetic weights make no meaningful pictures")
                 XCTAssertTrue(r.summary.contains("success_rate"), r.summary)
-                XCTAssertLessThan(seconds, 120, "\(fig) at ci scale took \(seconds) s")
             }
         }
     }
