@@ -4,7 +4,7 @@
 #
 #   reference/setup-env.sh               # creates $TORCH_ENV (default: .venv-reference in the repo)
 #   reference/setup-env.sh --python      # prints the environment's python, e.g. for
-#   $(reference/setup-env.sh --python) golden/ops/make_op_goldens.py
+#   $(reference/setup-env.sh --python) reference/ops/make_op_goldens.py
 #   export TORCH_PYTHON=$(reference/setup-env.sh --python)   # what `bench` runs PyTorch with
 #
 # Needs python3 (3.10 or newer) with the venv module and access to PyPI; the PyPI torch wheel is

@@ -8,7 +8,7 @@
 //       peak RSS belongs to one model alone.
 //   bench train [--threads N] [--repeat R]
 //       training throughput (images/s) of paper B's C4GAP width 128 on 32x32x3, batch 32, Adam,
-//       as DNN and as DLGN(x,1), vs PyTorch (golden/bench/torch_train_bench.py).
+//       as DNN and as DLGN(x,1), vs PyTorch (bench/torch/torch_train_bench.py).
 //       BENCH_TRAIN_PHASES=1 also prints each model's forward / backward / Adam wall times;
 //       BENCH_TRAIN_ONLY=dnn (or dlgn) times one model only (for profilers).
 //       On a machine shared with other jobs, `BENCH_CPU_TIME=1 ... --threads 1` (thread CPU time)
@@ -83,7 +83,7 @@ func benchPullback(_ o: Options) {
     print("| model | this engine ms | PyTorch ms | ratio (engine / PyTorch) | engine peak RSS MB | PyTorch peak RSS MB |")
     print("|---|---|---|---|---|---|")
     let me = CommandLine.arguments[0]
-    let script = ProcessInfo.processInfo.environment["TORCH_PULLBACK_SCRIPT"] ?? "golden/bench/torch_pullback_bench.py"
+    let script = ProcessInfo.processInfo.environment["TORCH_PULLBACK_SCRIPT"] ?? "bench/torch/torch_pullback_bench.py"
     for arch in pullbackArchitectures {
         let ours = jsonLines(capture(me, ["pullback-one", arch, "--threads", "\(o.threads)", "--repeat", "\(o.repeats)"])).first
         let theirs = FileManager.default.fileExists(atPath: torchPython)
@@ -102,7 +102,7 @@ func benchTrain(_ o: Options) throws {
     var rng = SeededRNG(seed: 3)
     let x = rng.normalTensor([32, 3, 32, 32])
     let y = (0..<32).map { _ in rng.below(10) }
-    let script = ProcessInfo.processInfo.environment["TORCH_TRAIN_SCRIPT"] ?? "golden/bench/torch_train_bench.py"
+    let script = ProcessInfo.processInfo.environment["TORCH_TRAIN_SCRIPT"] ?? "bench/torch/torch_train_bench.py"
     let theirs = FileManager.default.fileExists(atPath: torchPython)
         ? jsonLines(capture(torchPython, [script, "\(o.threads)", "\(o.repeats)"])) : []
     print("| model | this engine images/s | PyTorch images/s | ratio (engine / PyTorch time) |")

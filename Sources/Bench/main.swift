@@ -3,7 +3,7 @@
 //   bench conv|gemm|peak|all|pullback|train|train-kernels [--threads N] [--repeat R]   (pullback, train: ModelBench.swift)
 //
 // Every time is the median (BENCH_STAT=min: the minimum) of R runs after one warm-up. PyTorch timings come from
-// golden/bench/torch_conv_bench.py, launched with $TORCH_PYTHON (default .venv-reference/bin/python, made by reference/setup-env.sh)
+// bench/torch/torch_conv_bench.py, launched with $TORCH_PYTHON (default .venv-reference/bin/python, made by reference/setup-env.sh)
 // and torch.set_num_threads(N) for the same N. Run from the repository root (the script path is
 // relative; override with $TORCH_BENCH_SCRIPT).
 // Tuning switches (environment): BENCH_ONLY=<substring of a layer name>, BENCH_NO_PEAK=1 (skip the
@@ -175,7 +175,7 @@ struct TorchTimes { var version: String; var conv: [(fwd: Double, dx: Double)]; 
 /// Runs the PyTorch script; nil (with the reason printed) when torch is not available.
 func torchTimes(threads: Int, repeats: Int, convs: [ConvShape], gemms: [(m: Int, n: Int, k: Int)]) -> TorchTimes? {
     let python = ProcessInfo.processInfo.environment["TORCH_PYTHON"] ?? ".venv-reference/bin/python"
-    let script = ProcessInfo.processInfo.environment["TORCH_BENCH_SCRIPT"] ?? "golden/bench/torch_conv_bench.py"
+    let script = ProcessInfo.processInfo.environment["TORCH_BENCH_SCRIPT"] ?? "bench/torch/torch_conv_bench.py"
     guard FileManager.default.isExecutableFile(atPath: python), FileManager.default.fileExists(atPath: script) else {
         print("PyTorch: not available (python \(python), script \(script))")
         return nil

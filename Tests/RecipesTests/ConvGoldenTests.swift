@@ -3,11 +3,11 @@ import Foundation
 import SIMDCore
 import Recipes
 
-/// conv2d / linear forward and pullbacks against PyTorch (golden/ops/make_conv_goldens.py).
+/// conv2d / linear forward and pullbacks against PyTorch (reference/ops/make_conv_goldens.py).
 /// Tolerance: 1e-4 absolute on values of order 1..10 (float32, different summation orders).
 final class ConvGoldenTests: XCTestCase {
     static let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("golden/ops/conv.safetensors")
+        .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/ops/conv.safetensors")
     let tolerance: Float = 1e-4
 
     func check(_ name: String, _ ours: Tensor?, _ golden: Tensor) throws {

@@ -42,30 +42,4 @@ final class GatedExperimentTests: XCTestCase {
         XCTAssertGreaterThan(dl.finalTestAccuracy, 80)
         XCTAssertGreaterThan(frdi.finalTestAccuracy, 80)
     }
-
-    /// Wall time of one training step (forward, backward, SGD update) at paper size on random
-    /// CIFAR-shaped data: C4GAP-128 (batch 32), VGG-16 and ResNet-110 (batch `GATED_BATCH`, default 32).
-    func testTrainingStepTimes() throws {
-        try requireOptIn()
-        let big = ProcessInfo.processInfo.environment["GATED_BATCH"].flatMap(Int.init) ?? 32
-        let cases: [(GatedArchitecture, Int)] = [(.c4gap(inputChannels: 3, imageSize: 32, width: 128, classes: 10), 32),
-                                                 (.vgg16(classes: 10), big), (.resnet110(classes: 10), big)]
-        for (arch, batch) in cases {
-            for config in [GatingConfiguration.dnn, .dlgn(valueInput: .ones)] {
-                var net = try GatedNetwork(architecture: arch, configuration: config, seed: 1)
-                var rng = SeededRNG(seed: 2)
-                let x = rng.normalTensor([batch, 3, 32, 32])
-                let y = (0..<batch).map { $0 % 10 }
-                var trainer = Trainer(optimizer: SGD(momentum: 0.9), schedule: ConstantLearningRate(0.01),
-                                      configuration: TrainingConfiguration(epochs: 1, batchSize: batch))
-                _ = try trainer.step(&net, x, y, learningRate: 0.01)   // warm-up
-                let start = Date()
-                let steps = 2
-                for _ in 0..<steps { _ = try trainer.step(&net, x, y, learningRate: 0.01) }
-                let t = Date().timeIntervalSince(start) / Double(steps)
-                print(String(format: "step time %@ %@ batch %d: %.3f s (%.2f ms/image), %d trainable parameters",
-                             "\(arch)", "\(config)", batch, t, 1000 * t / Double(batch), net.trainableParameterCount))
-            }
-        }
-    }
 }

@@ -3,10 +3,10 @@ import Foundation
 import SIMDCore
 import Recipes
 
-/// Goldens: golden/images/make_image_goldens.py (PIL + torchvision, as paper A's app).
+/// Goldens: reference/images/make_image_goldens.py (PIL + torchvision, as paper A's app).
 final class ImageTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let golden = root.appendingPathComponent("golden/images")
+    static let golden = root.appendingPathComponent("Tests/Fixtures/images")
     static let images = root.appendingPathComponent("data/images")
 
     /// Largest per-byte difference between two images of the same size.
@@ -101,7 +101,9 @@ final class ImageTests: XCTestCase {
         let d = maxDiff(RGBImage(width: 160, height: 120, pixels: mine), crop)
         print("JPEG decode rocket.jpg crop: max |ours - PIL| = \(d) levels")
         XCTAssertLessThanOrEqual(d, 1)
-        for c in 0..<3 { XCTAssertLessThanOrEqual(abs(sums[c] - pilSums[c]), rocket.width * rocket.height) }
+        // Measured: identical sums. The bound allows one level on 1% of the pixels (a different
+        // libjpeg's IDCT rounding), not the one level on every pixel a sum over width x height would.
+        for c in 0..<3 { XCTAssertLessThanOrEqual(abs(sums[c] - pilSums[c]), rocket.width * rocket.height / 100, "channel \(c)") }
     }
 
     func testJPEGCorruptOrTruncatedGivesErrorNotExit() throws {
@@ -144,7 +146,8 @@ final class ImageTests: XCTestCase {
             let t = try ImagePreprocessing.paperATensor(contentsOf: Self.images.appendingPathComponent(name))
             XCTAssertEqual(t.shape, [3, 224, 224])
             let wt = want.tensor()
-            XCTAssertLessThanOrEqual(zip(t.scalars, wt.scalars).map { abs($0 - $1) }.max()!, 1.0 / 255 + 1e-6)
+            let dt = Discrepancy(t.scalars, wt.scalars, tolerance: Tolerance(absolute: 1.0 / 255 + 1e-6))
+            XCTAssertTrue(dt.holds, "\(name): \(dt)")
         }
     }
 

@@ -5,7 +5,7 @@ import Recipes
 
 // MARK: - Engine ops against PyTorch goldens
 //
-// The files come from golden/ops/make_op_goldens.py (PyTorch, CPU, float32). Each case holds the
+// The files come from reference/ops/make_op_goldens.py (PyTorch, CPU, float32). Each case holds the
 // inputs, an upstream gradient `dy`, and PyTorch's output `y` and gradients of sum(dy * y).
 // Tolerances are absolute, stated per test; every comparison prints its measured max difference.
 
@@ -13,7 +13,7 @@ final class OpGoldenTests: XCTestCase {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     func golden(_ name: String) throws -> SafeTensors {
-        try SafeTensors(contentsOf: Self.root.appendingPathComponent("golden/ops/\(name).safetensors"))
+        try SafeTensors(contentsOf: Self.root.appendingPathComponent("Tests/Fixtures/ops/\(name).safetensors"))
     }
 
     /// `kernel=3 stride=2 ceil=1` -> ["kernel": "3", ...]; cases sorted by name.
@@ -75,7 +75,9 @@ final class OpGoldenTests: XCTestCase {
 
     func testAdaptiveAndGlobalAvgPoolMatchPyTorch() throws {
         let st = try golden("adaptive_avgpool")
-        for (name, _) in cases(st) {
+        let cs = cases(st)
+        XCTAssertEqual(cs.map(\.0), ["13x10", "5x3", "7x7", "9x11", "global"])
+        for (name, _) in cs {
             try check(st, name, tol: 1e-6) { t, x in
                 name == "global" ? try t.globalAvgPool(x) : try t.adaptiveAvgPool2d(x, outputHeight: 7, outputWidth: 7)
             }

@@ -4,7 +4,7 @@ import SIMDCore
 import Recipes
 
 /// Paper A's three ImageNet architectures against PyTorch goldens made by
-/// golden/pullbacks/make_pullback_goldens.py (torchvision's own classes, float64, soft-backward
+/// reference/pullbacks/make_pullback_goldens.py (torchvision's own classes, float64, soft-backward
 /// gates written from the paper's semantics). Weights and images are regenerated here from the
 /// script's seeds, bit for bit. Tolerances (issue): logits max |err| <= 1e-3 of the logit range;
 /// pullback cosine >= 0.9999; vanilla gradient cosine >= 0.999; 5-step PGA images max |diff| <= 1e-2.
@@ -13,7 +13,7 @@ import Recipes
 /// of 0.3 gives 0.998-0.9997.
 final class PullbackGoldenTests: XCTestCase {
     static let goldenDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("golden/pullbacks")
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/pullbacks")
 
     func testResNet50() throws { var m = ResNet.resnet50(); try check(&m) }
     func testVGG11BN() throws { var m = VGG.vgg11BN(); try check(&m) }

@@ -22,7 +22,7 @@ final class ReportTests: XCTestCase {
     }
 
     func testMakeGridMatchesTorchvision() throws {
-        let url = Self.packageRoot.appendingPathComponent("golden/reports/make_grid_golden.json")
+        let url = Self.packageRoot.appendingPathComponent("Tests/Fixtures/reports/make_grid_golden.json")
         let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: url))
         let t = golden.cells.map { Tensor(shape: $0.shape, scalars: $0.values.map(Float.init)) }
         XCTAssertEqual(golden.cases.count, 4)
@@ -39,8 +39,7 @@ final class ReportTests: XCTestCase {
             }
             let floats = try grid.gridTensor()
             XCTAssertEqual(floats.shape, g.shape, name)
-            var maxDiff: Float = 0
-            for (a, b) in zip(floats.scalars, g.grid) { maxDiff = max(maxDiff, abs(a - Float(b))) }
+            let maxDiff = Discrepancy(floats.scalars, g.grid).worst
             let canvas = try grid.render()
             XCTAssertEqual(canvas.width, g.shape[2]); XCTAssertEqual(canvas.height, g.shape[1])
             // Golden bytes are planar [3, H, W]; the canvas is interleaved.
@@ -406,7 +405,7 @@ final class ReportTests: XCTestCase {
         var report = Report(title: "Demo report: figures, tables, checks")
         report.add(.markdown("""
             This report shows every block type. Cells are **min-max rescaled per cell** like
-            torchvision `make_grid(normalize=True, scale_each=True)`; see [the spec](SPEC.md).
+            torchvision `make_grid(normalize=True, scale_each=True)`; see docs/method.md.
 
             - soft gates: $\\sigma(z/T)$ with *T* = 0.3
             - HTML in prose is shown as text: <b>not bold</b>

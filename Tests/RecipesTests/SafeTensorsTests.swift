@@ -25,7 +25,7 @@ final class SafeTensorsDTypeTests: XCTestCase {
     /// F16 / BF16 written by the safetensors library match torch's float32 conversion exactly.
     func testHalfAndBFloat16() throws {
         let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("golden/weights")
+            .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/weights")
         let st = try SafeTensors(contentsOf: dir.appendingPathComponent("dtypes16.safetensors"))
         let ref = try SafeTensors(contentsOf: dir.appendingPathComponent("views.safetensors"))
         XCTAssertEqual(try st.tensor("half"), try ref.tensor("half"))

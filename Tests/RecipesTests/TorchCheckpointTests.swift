@@ -3,10 +3,10 @@ import Foundation
 import SIMDCore
 import Recipes
 
-/// Fixtures: golden/weights/make_pth_fixtures.py (PyTorch torch.save; expected tensors as safetensors).
+/// Fixtures: reference/weights/make_pth_fixtures.py (PyTorch torch.save; expected tensors as safetensors).
 final class TorchCheckpointTests: XCTestCase {
     static let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("golden/weights")
+        .deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/weights")
     func fixture(_ name: String) -> URL { Self.dir.appendingPathComponent(name) }
 
     func assertMatches(_ pth: String, _ reference: String, order: [String]? = nil) throws {
@@ -14,11 +14,10 @@ final class TorchCheckpointTests: XCTestCase {
         let ref = try SafeTensors(contentsOf: fixture(reference))
         XCTAssertEqual(Set(ckpt.names), Set(ref.names))
         if let order { XCTAssertEqual(ckpt.names, order) }
-        var maxDiff: Float = 0
+        var maxDiff = 0.0
         for name in ref.names {
             let a = try XCTUnwrap(ckpt.tensors[name], name), b = try ref.tensor(name)
-            XCTAssertEqual(a.shape, b.shape, name)
-            for (x, y) in zip(a.scalars, b.scalars) { maxDiff = max(maxDiff, abs(x - y)) }
+            maxDiff = max(maxDiff, Discrepancy(a, b).worst)   // +infinity on a shape mismatch or a NaN
         }
         print("\(pth) vs \(reference): \(ckpt.names.count) tensors, max |diff| = \(maxDiff)")
         XCTAssertEqual(maxDiff, 0)   // same conversions (f16/bf16/f64/i64 -> f32) as torch's .float()
@@ -143,7 +142,8 @@ final class TorchCheckpointTests: XCTestCase {
     /// Corrupted files never crash and never load wrong numbers: 3000 seeded single-byte changes at random
     /// positions either throw a WeightsError naming the file, or (when they hit bytes nothing reads, such as ZIP
     /// alignment padding and timestamps) load exactly the original tensors. The pickle VM alone is also fed
-    /// mutated data.pkl bytes (no CRC in the way).
+    /// mutated data.pkl bytes (no CRC in the way): every mutant it refuses is refused with a
+    /// WeightsError naming the file, never another error.
     func testByteFlipsNeverCrash() throws {
         var rng = SeededRNG(seed: 42)
         var thrown = 0, loaded = 0
@@ -172,9 +172,14 @@ final class TorchCheckpointTests: XCTestCase {
             var d = pkl
             d[rng.below(d.count)] = UInt8(truncatingIfNeeded: rng.nextUInt64())
             var vm = RestrictedUnpickler(data: d, file: "p")
-            do { _ = try vm.load() } catch { vmThrown += 1 }
+            do { _ = try vm.load() } catch let e as WeightsError {
+                XCTAssertEqual(e.file, "p", "\(e)"); vmThrown += 1
+            } catch {
+                XCTFail("a mutated data.pkl gave an untyped error: \(error)")
+            }
         }
         print("byte flips: \(loaded) loaded unchanged, \(thrown) refused; data.pkl mutations: \(vmThrown)/3000 refused")
         XCTAssertGreaterThan(thrown, 1000, "most flips land in checked bytes (headers, CRC-protected entries)")
+        XCTAssertGreaterThan(vmThrown, 1000, "most data.pkl mutations break an opcode, a length or a name")
     }
 }

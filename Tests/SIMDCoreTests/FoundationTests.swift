@@ -63,4 +63,50 @@ final class FoundationTests: XCTestCase {
             XCTAssertTrue("\(e)".contains("hard, sigmoid, normal_cdf"))
         }
     }
+
+    // MARK: The comparison helper every test uses
+
+    /// A NaN or an infinity in either operand, or a shape mismatch, fails every comparison however
+    /// loose the tolerance (a plain running `max` skips a NaN: `Swift.max(0, .nan)` is 0).
+    func testDiscrepancyFailsOnNaNInfinityAndShape() {
+        let good = Tensor(shape: [2, 3], scalars: [1, 2, 3, 4, 5, 6])
+        let loose = Tolerance(relative: 1e9, absolute: 1e9)
+        XCTAssertTrue(Discrepancy(good, good, tolerance: .exact).holds)
+        XCTAssertEqual(good.maxAbsDifference(good), 0)
+        for bad: Float in [.nan, .infinity, -.infinity] {
+            for position in [0, 3, 5] {
+                var broken = good
+                broken.scalars[position] = bad
+                for (a, b) in [(broken, good), (good, broken)] {
+                    let d = Discrepancy(a, b, tolerance: loose)
+                    XCTAssertFalse(d.holds, "\(bad) at \(position) must fail: \(d)")
+                    XCTAssertEqual(d.worst, .infinity)
+                    XCTAssertNotNil(d.failure)
+                    XCTAssertEqual(a.maxAbsDifference(b), .infinity, "\(bad) at \(position)")
+                    var running: Float = 0
+                    running = max(running, a.maxAbsDifference(b))   // survives a running maximum
+                    XCTAssertFalse(running <= 1e9)
+                }
+            }
+        }
+        // Element by element, in Double, a NaN after good pairs still fails.
+        var d = Discrepancy(tolerance: loose)
+        d.add(actual: 1.0, expected: 1.0); d.add(actual: Double.nan, expected: 1.0); d.add(actual: 2.0, expected: 2.0)
+        XCTAssertFalse(d.holds); XCTAssertEqual(d.count, 3)
+        // Shape and count mismatches.
+        XCTAssertFalse(Discrepancy(good, good.reshaped([3, 2]), tolerance: loose).holds)
+        XCTAssertEqual(good.maxAbsDifference(good.reshaped([6])), .infinity)
+        XCTAssertFalse(Discrepancy([Float(1), 2], [Float(1), 2, 3], tolerance: loose).holds)
+        // The tolerance: |a - e| <= absolute + relative |e|.
+        let tol = Tolerance(relative: 1e-2, absolute: 1e-3)
+        XCTAssertTrue(Discrepancy([Float(101)], [Float(100)], tolerance: tol).holds)     // 1 <= 1.001
+        XCTAssertFalse(Discrepancy([Float(101.2)], [Float(100)], tolerance: tol).holds)  // 1.2 > 1.001
+        XCTAssertTrue(Discrepancy([0.0009], [0.0], tolerance: tol).holds)               // the floor
+        XCTAssertFalse(Discrepancy([0.0011], [0.0], tolerance: tol).holds)
+        // Merging keeps a failure.
+        var m = Discrepancy(good, good, tolerance: loose)
+        var broken = good; broken.scalars[1] = .nan
+        m.merge(Discrepancy(broken, good, tolerance: loose))
+        XCTAssertFalse(m.holds)
+    }
 }

@@ -20,12 +20,12 @@ final class GEMMTests: XCTestCase {
                                b: bp.baseAddress!, ldb: ldb, transposeB: tB, c: cp.baseAddress!, ldc: ldc, accumulate: accumulate)
             }
         } }
-        var diff: Float = 0, mag: Float = 0
+        var d = Discrepancy()   // NaN-aware: a NaN anywhere makes the difference +infinity
         for i in 0..<m { for j in 0..<ldc {
             if j >= n { XCTAssertEqual(fast[i * ldc + j], c0[i * ldc + j], "padding column written"); continue }
-            diff = max(diff, abs(fast[i * ldc + j] - ref[i * ldc + j])); mag = max(mag, abs(ref[i * ldc + j]))
+            d.add(actual: fast[i * ldc + j], expected: ref[i * ldc + j])
         } }
-        return (diff, mag)
+        return (Float(d.worst), Float(d.maxExpected))
     }
 
     func testTileConstants() {
@@ -208,7 +208,16 @@ final class GEMMTests: XCTestCase {
             let three = try Parallel.$threadCount.withValue(3) { try GEMM.matmul(a, b) }
             let oneT = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(a, bt, transposeB: true) }
             let twoT = try Parallel.$threadCount.withValue(2) { try GEMM.matmul(a, bt, transposeB: true) }
+            let threeT = try Parallel.$threadCount.withValue(3) { try GEMM.matmul(a, bt, transposeB: true) }
             XCTAssertEqual(oneT.scalars, twoT.scalars, "\(m)x\(n)x\(k) B^T: 1 vs 2 threads")
+            XCTAssertEqual(oneT.scalars, threeT.scalars, "\(m)x\(n)x\(k) B^T: 1 vs 3 threads")
+            // Transposed A (the weight-gradient orientation): A stored [k, m].
+            let at = rng.uniformTensor([k, m], bound: 1)
+            let oneA = try Parallel.$threadCount.withValue(1) { try GEMM.matmul(at, b, transposeA: true) }
+            for threads in [2, 3] {
+                let many = try Parallel.$threadCount.withValue(threads) { try GEMM.matmul(at, b, transposeA: true) }
+                XCTAssertEqual(oneA.scalars, many.scalars, "\(m)x\(n)x\(k) A^T: 1 vs \(threads) threads")
+            }
             XCTAssertEqual(one.scalars, two.scalars, "\(m)x\(n)x\(k): 1 vs 2 threads")
             XCTAssertEqual(one.scalars, three.scalars, "\(m)x\(n)x\(k): 1 vs 3 threads")
         }

@@ -1,4 +1,4 @@
-// MARK: - Synthetic weights (bit-identical to golden/pullbacks/make_pullback_goldens.py)
+// MARK: - Synthetic weights (bit-identical to reference/pullbacks/make_pullback_goldens.py)
 //
 // Deterministic stand-in weights for tests and benchmarks, drawn with SeededRNG (SplitMix64) in
 // state_dict order, each tensor row-major, uniform(lo, hi) = lo + (hi - lo) * u in Float:

@@ -12,6 +12,7 @@
 // a failed image writes diff-<file> (|difference| amplified) into the run directory.
 // `--update-goldens` rewrites values and images deliberately, keeping declared tolerances.
 import Foundation
+import SIMDCore
 
 struct Golden {
     let directory: URL
@@ -78,11 +79,11 @@ struct Golden {
                 checks.append(CheckResult(name: name, passed: false, measured: "missing", expected: "recorded by the run"))
                 continue
             }
-            var ok = true
+            var ok = measured.isFinite   // a NaN or infinite metric fails every golden entry
             var expected: [String] = []
             if let v = e["value"] as? Double {
                 let tol = e["tolerance"] as? Double ?? 0
-                ok = ok && abs(measured - v) <= tol
+                ok = ok && Discrepancy([measured], [v], tolerance: Tolerance(absolute: tol)).holds   // NaN/inf never pass
                 expected.append("\(formatMetric(v)) ± \(tol)")
             }
             if let lo = e["min"] as? Double { ok = ok && measured >= lo; expected.append("≥ \(formatMetric(lo))") }

@@ -4,7 +4,7 @@
 // Each optimizer reproduces PyTorch's single-tensor (`foreach=False`) CPU update for Float32, in
 // the same operation order and with the same fused multiply-adds as ATen's kernels (`add(alpha:)`
 // is an FMA there; `addcmul`/`addcdiv` evaluate self + (value * t1) * t2 and self + (value * t1) / t2),
-// so the committed goldens (golden/training/make_optimizer_goldens.py) match to float rounding. Updates are elementwise: no reduction, so results never depend on the
+// so the committed goldens (reference/training/make_optimizer_goldens.py) match to float rounding. Updates are elementwise: no reduction, so results never depend on the
 // thread count. Inner loops are branch-free elementwise loops over unsafe buffers, which LLVM
 // vectorises (zmm) under -target-cpu skylake-avx512; an optimizer step costs far less than a
 // training batch's forward/backward, so nothing more is needed.

@@ -27,7 +27,7 @@ extension WeightsError {
 /// A named collection of tensors stored as safetensors.
 ///
 /// ```swift
-/// let st = try SafeTensors(contentsOf: URL(fileURLWithPath: "golden/ops/relu.safetensors"))
+/// let st = try SafeTensors(contentsOf: URL(fileURLWithPath: "Tests/Fixtures/ops/relu.safetensors"))
 /// let x = try st.tensor("x")
 /// try SafeTensors.write(["y": y], metadata: ["source": "engine"], to: url)
 /// ```

@@ -2,7 +2,7 @@ import Foundation
 // MARK: - SeededRNG
 //
 // The project's own random numbers: SplitMix64 (Steele, Lea, Flood 2014). Tiny, well mixed, and
-// trivial to re-implement bit-for-bit in Python (golden/*.py do exactly that), so synthetic
+// trivial to re-implement bit-for-bit in Python (the scripts in reference/ do), so synthetic
 // weights made from a seed are the same in Swift and in the PyTorch reference.
 //
 // Conversions (documented so other languages can match them):

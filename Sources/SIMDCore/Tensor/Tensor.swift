@@ -109,12 +109,15 @@ public struct Tensor: Equatable, Sendable {
 // MARK: - Small helpers used everywhere
 
 extension Tensor {
-    /// Largest |a - b| over all elements; shapes must match.
+    /// Largest |a - b| over all elements, or +infinity when the shapes differ or either tensor
+    /// holds a NaN or an infinity, so that no tolerance accepts a broken result
+    /// (`Swift.max(m, .nan)` is `m`: a plain running maximum would silently skip a NaN).
+    ///
+    /// ```swift
+    /// let d = y.maxAbsDifference(reference)   // .infinity if y has a NaN
+    /// ```
     public func maxAbsDifference(_ other: Tensor) -> Float {
-        precondition(shape == other.shape, "maxAbsDifference: \(shape) vs \(other.shape)")
-        var m: Float = 0
-        for i in 0..<count { m = Swift.max(m, abs(scalars[i] - other.scalars[i])) }
-        return m
+        Float(Discrepancy(self, other).worst)
     }
 
     /// Cosine similarity of the two tensors seen as flat vectors (accumulated in Double).
@@ -130,6 +133,118 @@ extension Tensor {
 
     /// True when every scalar is finite (no NaN, no ±inf).
     public var isFinite: Bool { scalars.allSatisfy { $0.isFinite } }
+}
+
+// MARK: - NaN-aware comparison
+
+/// An element-wise tolerance: `|actual - expected| <= absolute + relative * |expected|`.
+///
+/// ```swift
+/// let tol = Tolerance(relative: 1e-2, absolute: 1e-4)   // 1% of the value, never tighter than 1e-4
+/// ```
+public struct Tolerance: Sendable, CustomStringConvertible {
+    public var relative: Double
+    public var absolute: Double
+    public init(relative: Double = 0, absolute: Double) {
+        self.relative = relative
+        self.absolute = absolute
+    }
+    /// Exactly equal (bit-reproducible results).
+    public static let exact = Tolerance(absolute: 0)
+    public var description: String { relative == 0 ? "±\(absolute)" : "±(\(absolute) + \(relative)·|expected|)" }
+}
+
+/// The worst disagreement between an actual and an expected sequence of numbers: the one
+/// comparison that tests and goldens use.
+///
+/// It fails on a NaN or an infinity in either operand and on a count or shape mismatch, however
+/// loose the tolerance; `worst` is then +infinity, so a running `max` keeps it.
+///
+/// ```swift
+/// var d = Discrepancy(tolerance: Tolerance(relative: 1e-2, absolute: 1e-3))
+/// d.add(actual: 0.101, expected: 0.1)
+/// XCTAssertTrue(d.holds, "\(d)")
+/// let e = Discrepancy(y, reference)          // maxAbsDifference, NaN-aware
+/// XCTAssertLessThan(e.worst, 1e-5, "\(e)")
+/// ```
+public struct Discrepancy: Sendable, CustomStringConvertible {
+    /// The per-element tolerance `holds` checks (exact when none is given).
+    public let tolerance: Tolerance
+    /// Number of element pairs compared.
+    public private(set) var count = 0
+    /// Largest |actual - expected| over finite pairs.
+    public private(set) var maxAbsolute = 0.0
+    /// Largest |expected|, for tolerances scaled by the reference's magnitude.
+    public private(set) var maxExpected = 0.0
+    /// Largest |actual - expected| / (absolute + relative·|expected|): at most 1 when the tolerance holds.
+    public private(set) var worstRatio = 0.0
+    /// Why the comparison failed regardless of tolerance: the first NaN/infinity, or a size mismatch.
+    public private(set) var failure: String?
+
+    public init(tolerance: Tolerance = .exact) { self.tolerance = tolerance }
+
+    /// Compares two tensors (shapes must match).
+    public init(_ actual: Tensor, _ expected: Tensor, tolerance: Tolerance = .exact) {
+        self.init(tolerance: tolerance)
+        if actual.shape != expected.shape {
+            failure = "shape \(actual.shape) vs expected \(expected.shape)"
+            return
+        }
+        add(actual: actual.scalars, expected: expected.scalars)
+    }
+
+    /// Compares two equally long sequences.
+    public init<A: Collection, E: Collection>(_ actual: A, _ expected: E, tolerance: Tolerance = .exact)
+    where A.Element: BinaryFloatingPoint, E.Element: BinaryFloatingPoint {
+        self.init(tolerance: tolerance)
+        add(actual: actual, expected: expected)
+    }
+
+    /// Adds one pair.
+    public mutating func add<T: BinaryFloatingPoint>(actual: T, expected: T) {
+        let a = Double(actual), e = Double(expected)
+        let i = count
+        count += 1
+        guard failure == nil else { return }
+        guard a.isFinite else { failure = "actual[\(i)] is \(a)"; return }
+        guard e.isFinite else { failure = "expected[\(i)] is \(e)"; return }
+        let d = abs(a - e)
+        maxAbsolute = Swift.max(maxAbsolute, d)
+        maxExpected = Swift.max(maxExpected, abs(e))
+        let allowed = tolerance.absolute + tolerance.relative * abs(e)
+        let ratio = d == 0 ? 0 : (allowed > 0 ? d / allowed : .infinity)
+        worstRatio = Swift.max(worstRatio, ratio)
+    }
+
+    /// Adds every pair of two sequences, which must be equally long.
+    public mutating func add<A: Collection, E: Collection>(actual: A, expected: E)
+    where A.Element: BinaryFloatingPoint, E.Element: BinaryFloatingPoint {
+        if actual.count != expected.count, failure == nil {
+            failure = "\(actual.count) actual values vs \(expected.count) expected"
+        }
+        for (a, e) in zip(actual, expected) { add(actual: Double(a), expected: Double(e)) }
+    }
+
+    /// Merges another comparison's pairs (same tolerance assumed).
+    public mutating func merge(_ other: Discrepancy) {
+        if failure == nil, let f = other.failure { failure = f }
+        count += other.count
+        maxAbsolute = Swift.max(maxAbsolute, other.maxAbsolute)
+        maxExpected = Swift.max(maxExpected, other.maxExpected)
+        worstRatio = Swift.max(worstRatio, other.worstRatio)
+    }
+
+    /// Largest |actual - expected|, or +infinity after a NaN, an infinity or a size mismatch.
+    public var worst: Double { failure == nil ? maxAbsolute : .infinity }
+
+    /// True when every pair is finite and within `tolerance`, and the sizes matched.
+    public var holds: Bool { failure == nil && worstRatio <= 1 }
+
+    public var description: String {
+        if let f = failure { return "comparison failed: \(f)" }
+        let f = { (v: Double) in String(format: "%.3g", v) }
+        return "\(count) values, max |Δ| \(f(maxAbsolute)) (max |expected| \(f(maxExpected))), worst \(f(worstRatio)) of tolerance \(tolerance)"
+    }
 }
 
 extension Tensor: CustomStringConvertible {

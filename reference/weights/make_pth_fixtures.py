@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes small PyTorch .pth fixtures (torch.save zip format) and the expected tensors as safetensors.
 
-Run: $(reference/setup-env.sh --python) golden/weights/make_pth_fixtures.py   (from the repository root)
+Run: $(reference/setup-env.sh --python) reference/weights/make_pth_fixtures.py   (from the repository root)
 
 Fixtures (all tiny, committed):
   tiny_model.pth          state_dict of a torchvision-like net: conv (no bias), bn (incl. the int64
@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "weights")
 torch.manual_seed(0)
 
 

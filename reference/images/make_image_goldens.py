@@ -1,6 +1,6 @@
 """Regenerates the image goldens read by Tests/RecipesTests/ImageTests.swift.
 
-Run from the repository root:  $(reference/setup-env.sh --python) golden/images/make_image_goldens.py
+Run from the repository root:  $(reference/setup-env.sh --python) reference/images/make_image_goldens.py
 
 Reference = paper A's app (github:314-Foundation/ExcitationPullbacks, lib/dataset.py
 ConditionalTransform): a uint8 PIL RGB image; square -> T.Resize(224); otherwise T.Resize(256)
@@ -19,7 +19,7 @@ from torchvision import transforms as T
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMAGES = os.path.join(ROOT, "data", "images")
-OUT = os.path.join(ROOT, "golden", "images")
+OUT = os.path.join(ROOT, "Tests", "Fixtures", "images")
 os.makedirs(os.path.join(OUT, "fixtures"), exist_ok=True)
 
 

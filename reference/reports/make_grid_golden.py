@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Goldens for ImageGrid: torchvision make_grid normalisation/layout and save_image's 8-bit conversion.
 
-Regenerate:  $(reference/setup-env.sh --python) golden/reports/make_grid_golden.py
-Writes golden/reports/make_grid_golden.json (read by Tests/RecipesTests/ReportTests.swift).
+Regenerate:  $(reference/setup-env.sh --python) reference/reports/make_grid_golden.py
+Writes Tests/Fixtures/reports/make_grid_golden.json (read by Tests/RecipesTests/ReportTests.swift).
 
 Five cells [C,4,5] laid out with nrow=3, so the grid is 2x3 with the last slot empty (left at
 pad_value, which ImageGrid reproduces with a nil cell). Cell 3 is one-channel (make_grid would
@@ -51,7 +51,7 @@ for name, kw in cases.items():
         "grid": g.flatten().tolist(),
         "bytes": to_bytes(g).flatten().tolist(),
     }
-path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "make_grid_golden.json")
+path = os.path.join(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "reports"), "make_grid_golden.json")
 with open(path, "w") as f:
     json.dump(out, f, separators=(",", ":"))
 print("wrote", path, os.path.getsize(path), "bytes")

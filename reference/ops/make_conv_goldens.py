@@ -2,7 +2,7 @@
 """PyTorch goldens for conv2d and linear (forward and backward), read by
 Tests/RecipesTests/ConvGoldenTests.swift.
 
-Run: $(reference/setup-env.sh --python) golden/ops/make_conv_goldens.py   (writes golden/ops/conv.safetensors)
+Run: $(reference/setup-env.sh --python) reference/ops/make_conv_goldens.py   (writes Tests/Fixtures/ops/conv.safetensors)
 
 For each case "cK": inputs cK.x, cK.w, cK.b, upstream gradient cK.dy, and PyTorch's cK.y = conv2d(x, w, b),
 cK.dx, cK.dw, cK.db = gradients of sum(dy * y). The metadata holds "cK" -> "stride,padding".
@@ -51,7 +51,7 @@ def main():
         out[f"lin.{name}"] = t.detach().contiguous().float()
     meta["cases"] = str(len(CASES))
     meta["torch"] = torch.__version__
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv.safetensors")
+    path = os.path.join(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "ops"), "conv.safetensors")
     save_file(out, path, metadata=meta)
     print(f"wrote {path}: {len(out)} tensors")
 

@@ -4,12 +4,12 @@ Question it answers: when the engine's ci-scale C4GAP reaches a given test accur
 an independent implementation reaches with the same data, network, initialisation, optimiser and
 batch order — i.e. is a weak ci baseline the engine's fault or the setting's?
 
-Everything is rebuilt here from the papers and the documented conventions, not from the Swift code:
+Everything is rebuilt here from the spec and the documented conventions, not from the Swift code:
   data     data/mnist5k IDX files; split rule of data/mnist5k/README.md (first 400 of each class in
            file order = train, the other 100 = test); `per_class` keeps the first k of each class of
            the split (file order); `downsample f` averages f x f blocks; inputs are standardised with
            the training subset's mean and population std (one channel).
-  network  C4GAP: 4 x [conv3x3 width, pad 1, act] -> global average pool -> linear 10 (paper B, Table I);
+  network  C4GAP: 4 x [conv3x3 width, pad 1, act] -> global average pool -> linear 10 (paper B);
            DNN act = ReLU; DGN / DLGN soft gates sigmoid(10 q_f) from a ReLU / linear feature net.
   init     --init engine: PyTorch's default bounds U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights
            and biases, drawn from SplitMix64(seed) (SIMDCore/Tensor/SeededRNG.swift documents the
@@ -20,7 +20,7 @@ Everything is rebuilt here from the papers and the documented conventions, not f
            ((next >> 32) * n) >> 32), batches of B, the last one smaller.
   optim    torch.optim.Adam(lr) (betas 0.9 / 0.999, eps 1e-8) or SGD(momentum), cross-entropy.
 
-Run:  $(reference/setup-env.sh --python) golden/training/c4gap_ci_crosscheck.py --seeds 0 1 2
+Run:  $(reference/setup-env.sh --python) reference/training/c4gap_ci_crosscheck.py --seeds 0 1 2
       (options: --variant dnn|dgn_xx|dgn_x1|dlgn_xx|dlgn_x1, --width, --epochs, --lr, --batch,
        --train-per-class, --test-per-class, --downsample, --init engine|torch)
 Prints per epoch: mean training loss, training accuracy (during the epoch), test accuracy.

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch goldens for the engine's non-GEMM ops.
 
-Run:  $(reference/setup-env.sh --python) golden/ops/make_op_goldens.py
-Writes golden/ops/*.safetensors (float32). Each file holds several cases `<case>.<tensor>`; the
+Run:  $(reference/setup-env.sh --python) reference/ops/make_op_goldens.py
+Writes Tests/Fixtures/ops/*.safetensors (float32). Each file holds several cases `<case>.<tensor>`; the
 metadata entry `<case>` lists the case's parameters as `key=value` pairs separated by spaces.
 For every case: inputs, the upstream gradient `dy` (a fixed random tensor), the output `y` and the
 gradients `dx` (and `dweight`, `dbias`, ... where there are parameters) of sum(dy * y).
@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "ops")
 torch.set_default_dtype(torch.float32)
 
 

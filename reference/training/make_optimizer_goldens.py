@@ -1,6 +1,6 @@
-"""Regenerates golden/training/optimizers.safetensors: torch.optim trajectories on small tensors.
+"""Regenerates Tests/Fixtures/training/optimizers.safetensors: torch.optim trajectories on small tensors.
 
-Run: $(reference/setup-env.sh --python) golden/training/make_optimizer_goldens.py
+Run: $(reference/setup-env.sh --python) reference/training/make_optimizer_goldens.py
 For every optimizer case <c> the file holds
   <c>.p0            initial parameter                  [5, 7] (35 values: two SIMD widths + a tail)
   <c>.g<k>          the fixed gradient fed at step k   (k = 0..STEPS-1)
@@ -53,8 +53,8 @@ def main():
             out[f"{name}.g{k}"] = g
             out[f"{name}.lr{k}"] = torch.tensor([LRS[name][k]], dtype=torch.float32)
             out[f"{name}.p{k + 1}"] = p.detach().clone()
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "optimizers.safetensors")
-    save_file(out, path, metadata={"source": "torch " + torch.__version__, "script": "golden/training/make_optimizer_goldens.py"})
+    path = os.path.join(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "training"), "optimizers.safetensors")
+    save_file(out, path, metadata={"source": "torch " + torch.__version__, "script": "reference/training/make_optimizer_goldens.py"})
     print("wrote", path, len(out), "tensors")
 
 

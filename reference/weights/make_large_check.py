@@ -10,7 +10,7 @@ Writes <prefix>.pth and <prefix>.safetensors for a random-init torchvision model
                [-1,4096,1,1], classifier.6 -> head.fc)
 Then:  PTH_LARGE=<prefix> PTH_LARGE_ARCH=<arch> swift test -c release --filter StateDictTests/testLargeCheckpointIfAvailable
 which maps both files to torchvision names and compares every tensor.
-Usage: $(reference/setup-env.sh --python) golden/weights/make_large_check.py /tmp/large resnet50
+Usage: $(reference/setup-env.sh --python) reference/weights/make_large_check.py /tmp/large resnet50
 """
 import re
 import sys

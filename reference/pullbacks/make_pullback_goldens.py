@@ -2,7 +2,7 @@
 """Goldens for paper A's excitation pullbacks on ResNet50, VGG11_BN and DenseNet121.
 
 Independent reference: torchvision's own model classes (weights=None) run in PyTorch (float64),
-with paper A's semantics written here from the paper (docs/method.md, 314-Foundation/ExcitationPullbacks):
+with paper A's semantics written here from the paper (docs/method.md; 314-Foundation/ExcitationPullbacks):
   - every nn.ReLU module -> forward max(z,0), backward dy * sigmoid(z/T);
   - every nn.MaxPool2d module -> forward the hard max-pool, backward the gradient of the soft
     surrogate pool s = sum_j softmax(x_window/T)_j x_j (zero padding, softmax weights NOT detached);
@@ -11,7 +11,7 @@ with paper A's semantics written here from the paper (docs/method.md, 314-Founda
 T = 0.3. The Swift tests (Tests/RecipesTests/PullbackGoldenTests.swift) regenerate the same
 weights and images from the seeds below, bit for bit, and compare.
 
-Run:  $(reference/setup-env.sh --python) golden/pullbacks/make_pullback_goldens.py   (from the repo root)
+Run:  $(reference/setup-env.sh --python) reference/pullbacks/make_pullback_goldens.py   (from the repo root)
 
 SYNTHETIC WEIGHTS (the recipe SyntheticWeights.fill in Swift reproduces exactly)
   RNG: SplitMix64 (Sources/SIMDCore/Tensor/SeededRNG.swift), one generator per model, seed:
@@ -44,12 +44,12 @@ SYNTHETIC IMAGES
 TARGETS: image 0 -> its own top-1 class (pullback of the predicted logit); image 1 -> the class with
   the LOWEST logit (a counterfactual).
 
-PGA (docs/method.md, pullback gates, raw target logit): steps = 5, alpha = 6, eps = 15. Paper A uses alpha=20,
+PGA (paper A, pullback gates, raw target logit): steps = 5, alpha = 6, eps = 15. Paper A uses alpha=20,
   eps=100 at 224x224 (150528 dims); at 64x64 (12288 dims) the same per-pixel step size is
   alpha = 20 * 64/224 = 5.7, and eps = 15 < steps * alpha makes the eps projection (and the clamp to
   [-1, 1]) actually act in the test. Both values are stored in the file.
 
-STORED per architecture, golden/pullbacks/<arch>.safetensors (float32):
+STORED per architecture, Tests/Fixtures/pullbacks/<arch>.safetensors (float32):
   images [2,3,64,64], logits [2,1000], targets [2] (as float), pullback [2,3,64,64] (gradient of
   logit[target] w.r.t. x in [-1,1] space at T=0.3), vanilla [2,3,64,64] (same, hard gates),
   pga [2,3,64,64] (5-step PGA images), weights.first / weights.last [16] (first 16 values of the
@@ -262,7 +262,7 @@ def build(arch):
 
 def main():
     _check_rng()
-    out_dir = os.path.dirname(os.path.abspath(__file__))
+    out_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "pullbacks")
     images = torch.from_numpy(make_images())
     only = sys.argv[1:] or list(SEEDS)
     for arch in only:
@@ -305,7 +305,7 @@ def main():
             "temperature": str(T), "alpha": str(ALPHA), "eps": str(EPS), "steps": str(STEPS),
             "resolution": f"{H}x{W}", "state_dict": ",".join(names),
             "logit_std": f"{logits.std().item():.4f}",
-            "source": "golden/pullbacks/make_pullback_goldens.py (torch %s, torchvision %s, float64)"
+            "source": "reference/pullbacks/make_pullback_goldens.py (torch %s, torchvision %s, float64)"
                       % (torch.__version__, torchvision.__version__),
         }
         save_safetensors(tensors, os.path.join(out_dir, f"{arch}.safetensors"), meta)

@@ -1,7 +1,7 @@
-"""Regenerates golden/training/gated_networks.safetensors: PyTorch reference forward/backward passes of
+"""Regenerates Tests/Fixtures/training/gated_networks.safetensors: PyTorch reference forward/backward passes of
 the gated networks of paper B (docs/method.md), written independently of the Swift code from the papers.
 
-Run: $(reference/setup-env.sh --python) golden/training/make_gated_goldens.py
+Run: $(reference/setup-env.sh --python) reference/training/make_gated_goldens.py
 Per case <c> the file holds the parameters under the engine's names ("<c>/value.layers.0.weight", ...),
 BatchNorm running statistics ("<c>/layers.3.bn.running_mean" ...; values before the forward pass),
 the input "<c>/@x", labels "<c>/@labels" (as floats), the logits "<c>/@logits", the loss
@@ -229,9 +229,9 @@ def main():
         if training:
             for k, (m, v) in P.stats.items():
                 out[f"{name}/@after/{k}.running_mean"] = m.clone(); out[f"{name}/@after/{k}.running_var"] = v.clone()
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "gated_networks.safetensors")
+    path = os.path.join(os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "Tests", "Fixtures", "training"), "gated_networks.safetensors")
     out = {k: v.contiguous().float() for k, v in out.items()}
-    save_file(out, path, metadata={"source": "torch " + torch.__version__, "script": "golden/training/make_gated_goldens.py"})
+    save_file(out, path, metadata={"source": "torch " + torch.__version__, "script": "reference/training/make_gated_goldens.py"})
     print("wrote", path, len(out), "tensors", os.path.getsize(path), "bytes")
 
 
