@@ -73,7 +73,7 @@ struct AscendStep: RecipeStep {
         guard ["difference", "perturbed", "both"].contains(show) else { throw try config.node(at: "show").error("show must be difference, perturbed or both") }
         showDifference = show != "perturbed"
         showBoth = show == "both"
-        upscale = try config.int(at: "upscale", default: 1)
+        upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         let cm = try config.string(at: "colormap", default: "none")
         guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
         diverging = cm == "diverging"

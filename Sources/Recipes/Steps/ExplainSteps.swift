@@ -51,7 +51,7 @@ struct ExplainStep: RecipeStep {
         let cm = try config.string(at: "colormap", default: "diverging")
         guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
         diverging = cm == "diverging"
-        upscale = try config.int(at: "upscale", default: 1)
+        upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
     }

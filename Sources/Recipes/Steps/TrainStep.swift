@@ -189,7 +189,7 @@ struct TrainStep: RecipeStep {
         guard TrainStep.schedules.contains(schedule) else { throw try config.node(at: "schedule").error("schedule must be one of \(TrainStep.schedules.joined(separator: ", ")), got '\(schedule)'") }
         momentum = Float(try config.double(at: "momentum", default: optimizer == "sgd" ? 0.9 : 0))
         weightDecay = Float(try config.double(at: "weight_decay", default: 0))
-        seedOffset = UInt64(try config.int(at: "seed_offset", default: 0))
+        seedOffset = UInt64(try config.int(at: "seed_offset", default: 0, in: 0...Int.max))
         let l = try config.string(at: "loss", default: "cross_entropy")
         switch l {
         case "cross_entropy": loss = .crossEntropy

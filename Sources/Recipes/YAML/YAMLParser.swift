@@ -3,7 +3,9 @@
 // libyaml tokenises and checks the syntax; we compose its events into a tree with a stack.
 // Composition rules of our own: one document per file, mapping keys are scalars and unique,
 // aliases (*name) resolve to a copy of the anchored node (&name). Expansion is capped so an
-// alias bomb is an error, not an out-of-memory. YAML 1.1 merge keys (`<<`) are plain keys.
+// alias bomb is an error, not an out-of-memory; nesting depth and node count are capped as the
+// events stream in (Limits.maxYAMLDepth, Limits.maxYAMLNodes), before a huge tree is built.
+// YAML 1.1 merge keys (`<<`) are plain keys.
 import Foundation
 import CYAML
 
@@ -97,6 +99,8 @@ struct Composer {
     var root: YAMLNode? = nil
     var documents = 0
     var expanded = 0
+    /// Nodes started so far (scalars, aliases, sequences, mappings), checked against Limits.maxYAMLNodes.
+    var nodes = 0
 
     init(file: String) { self.file = file }
 
@@ -117,6 +121,17 @@ struct Composer {
 
     mutating func handle(_ e: inout yaml_event_t) throws {
         let mark = YAMLMark(line: Int(e.start_mark.line) + 1, column: Int(e.start_mark.column) + 1)
+        switch e.type {
+        case YAML_SCALAR_EVENT, YAML_ALIAS_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            nodes += 1
+            if nodes > Limits.maxYAMLNodes {
+                throw YAMLError(file: file, mark: mark, "more than Limits.maxYAMLNodes = \(Limits.maxYAMLNodes) YAML nodes")
+            }
+            if e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT, stack.count >= Limits.maxYAMLDepth {
+                throw YAMLError(file: file, mark: mark, "YAML nested deeper than Limits.maxYAMLDepth = \(Limits.maxYAMLDepth) levels")
+            }
+        default: break
+        }
         switch e.type {
         case YAML_DOCUMENT_START_EVENT:
             documents += 1
@@ -182,6 +197,10 @@ struct Composer {
     /// Gives an alias copy the key paths of where it is used, counting expanded nodes.
     mutating func repath(_ n: inout YAMLNode, to path: String, at mark: YAMLMark) throws {
         expanded += 1
+        nodes += 1
+        if nodes > Limits.maxYAMLNodes {
+            throw YAMLError(file: file, mark: mark, "more than Limits.maxYAMLNodes = \(Limits.maxYAMLNodes) YAML nodes (aliases included)")
+        }
         if expanded > YAMLParser.maxAliasExpansion {
             throw YAMLError(file: file, mark: mark, "aliases expand to more than \(YAMLParser.maxAliasExpansion) nodes (alias bomb?)")
         }
