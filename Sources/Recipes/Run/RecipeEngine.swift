@@ -83,6 +83,7 @@ public enum RecipeEngine {
                              summary: try resolvedDescription(settings) + "\n(dry run: nothing was executed)")
         }
         try prepareDirectory(dir)
+        Interruption.removeIncompleteEntries(in: dir.appendingPathComponent("cache"))
         let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: dir)
         var manifest = Manifest(recipe: recipe, parameters: plan.parameters, settings: settings)
         manifest.recordInput(URL(fileURLWithPath: recipe.file))
@@ -98,6 +99,7 @@ public enum RecipeEngine {
         let started = Date()
         let body = {
             for cell in recipe.cells {
+                try Interruption.check()
                 switch cell {
                 case .markdown(let md): ctx.markdown(try plan.parameters.interpolate(md))
                 case .step(let c):
@@ -122,6 +124,9 @@ public enum RecipeEngine {
                     narrate.say("• \(c.id) (\(c.kind))\(ctx.cacheHit ? " — cached" : "")")
                     let t0 = Date()
                     do { try step.run(ctx) } catch {
+                        // A half-written entry must not look like a result to a later run.
+                        if !ctx.cacheHit, let cdir = ctx.cacheDirectory { try? FileManager.default.removeItem(at: cdir) }
+                        if let i = error as? Interrupted { throw Interrupted(signal: i.signal, step: c.id) }
                         throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error,
                                           cacheEntry: ctx.cacheHit ? ctx.cacheDirectory?.path : nil)
                     }
