@@ -67,6 +67,14 @@ for name, sd in [("linear", {"weight": torch.arange(6, dtype=torch.float32).resh
     torch.save(sd, buf)
     put("pth", name, buf.getvalue())
 
+# The pickles alone (the pickle target), plus a few hand-written ones.
+import zipfile
+for name in ["linear", "half", "view"]:
+    with zipfile.ZipFile(CORPUS / "pth" / name) as z:
+        put("pickle", name + ".pkl", z.read([n for n in z.namelist() if n.endswith("data.pkl")][0]))
+put("pickle", "cycle.pkl", bytes([0x80, 2, 0x5d, 0x32, 0x61, 0x2e]))
+put("pickle", "nested.pkl", bytes([0x80, 2, 0x29] + [0x85] * 64 + [0x2e]))
+
 # MARK: PNG and JPEG
 img = Image.new("RGB", (5, 3))
 img.putdata([(i * 40 % 256, i * 90 % 256, i * 17 % 256) for i in range(15)])

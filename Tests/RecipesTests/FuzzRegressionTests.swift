@@ -204,4 +204,34 @@ final class FuzzRegressionTests: XCTestCase {
         let e = error(RecipeError.self) { try Claim(long) }
         XCTAssertEqual(e?.message, "claim '\(long.prefix(200))… (\(long.utf8.count) bytes)': longer than 1000 characters")
     }
+
+    // MARK: Pickles: deep nesting and cycles
+
+    func load(_ bytes: [UInt8]) throws -> PickleValue {
+        var vm = RestrictedUnpickler(data: Data(bytes), file: "p.pkl")
+        return try vm.load()
+    }
+
+    func testDeeplyNestedPickleIsRefused() throws {
+        // PROTO 2, EMPTY_TUPLE, then a million TUPLE1: freeing that tuple recursed a million frames.
+        let e = error(WeightsError.self) { try self.load([0x80, 2, 0x29] + Array(repeating: 0x85, count: 1_000_000) + [0x2e]) }
+        XCTAssertEqual(e?.description, "p.pkl: pickle: objects nested deeper than Limits.maxPickleDepth = 100 at byte 103")
+        // Lists nest the same way (EMPTY_LIST, then LIST of it, again and again).
+        let lists: [UInt8] = [0x80, 2] + Array(repeating: [0x28, 0x5d], count: 200).flatMap { $0 } + Array(repeating: 0x6c, count: 200) + [0x2e]
+        XCTAssertTrue(error(WeightsError.self) { try self.load(lists) }?.message.hasPrefix("pickle: objects nested deeper than Limits.maxPickleDepth = 100") ?? false)
+        XCTAssertNoThrow(try load([0x80, 2, 0x29] + Array(repeating: 0x85, count: 98) + [0x2e]))
+    }
+
+    func testSelfContainingPickleContainersAreRefused() throws {
+        // EMPTY_LIST, DUP, APPEND: a list inside itself would never be freed.
+        let e = error(WeightsError.self) { try self.load([0x80, 2, 0x5d, 0x32, 0x61, 0x2e]) }
+        XCTAssertEqual(e?.description, "p.pkl: pickle: a list that contains itself (byte 5); not supported")
+        // EMPTY_DICT, DUP, key, DUP-ed dict as value via SETITEM.
+        let d: [UInt8] = [0x80, 2, 0x7d, 0x71, 0, 0x4b, 1, 0x68, 0, 0x73, 0x2e]
+        XCTAssertEqual(error(WeightsError.self) { try self.load(d) }?.description, "p.pkl: pickle: a dict that contains itself (byte 10); not supported")
+        // A list changed after it went into another one (how a longer cycle or a deep chain would be built).
+        let later: [UInt8] = [0x80, 2, 0x5d, 0x5d, 0x71, 1, 0x61, 0x68, 1, 0x5d, 0x61, 0x2e]
+        XCTAssertEqual(error(WeightsError.self) { try self.load(later) }?.description,
+                       "p.pkl: pickle: a list changed after it was placed in another object (byte 11); not supported")
+    }
 }

@@ -31,7 +31,7 @@ enum FuzzMain {
 }
 
 enum FuzzTarget: String, CaseIterable {
-    case recipe, safetensors, pth, png, jpeg, idx, cifar, tar, set
+    case recipe, safetensors, pth, pickle, png, jpeg, idx, cifar, tar, set
 
     /// The target named by FUZZ_TARGET; an unknown or missing name stops the fuzzer at once.
     static let selected: FuzzTarget = {
@@ -47,6 +47,7 @@ enum FuzzTarget: String, CaseIterable {
         switch self {
         case .safetensors: _ = try? SafeTensors(data: data)
         case .pth: _ = try? TorchCheckpoint(data: data)
+        case .pickle: FuzzPickle.run(data)
         case .png: _ = try? PNG.decode(data)
         case .jpeg: _ = try? JPEG.decode(data)
         case .idx: _ = try? IDX.parse(data)

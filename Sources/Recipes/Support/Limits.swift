@@ -25,6 +25,8 @@ public enum Limits {
     public static let maxYAMLNodes = 1_000_000
     /// Bytes a gzip stream may inflate to (the largest data set archive, CIFAR-100, is 168 MB).
     public static let maxInflatedBytes = 1 << 32
+    /// Nesting depth of the objects in a pickle (a state_dict nests about 5 deep).
+    public static let maxPickleDepth = 100
     /// Items of a list quoted in an error message before it says "… (N in all)".
     public static let maxListedItems = 20
 
