@@ -234,4 +234,12 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(error(WeightsError.self) { try self.load(later) }?.description,
                        "p.pkl: pickle: a list changed after it was placed in another object (byte 11); not supported")
     }
+
+    func testExtremeAspectRatioIsRefusedBeforeResizing() throws {
+        // 1 x 32768 is within the decoder's limits; its short side to 256 would make 256 x 8388608.
+        let thin = RGBImage(width: 1, height: 32768, pixels: [UInt8](repeating: 7, count: 3 * 32768))
+        let e = error(ImageError.self) { try ImagePreprocessing.paperA(thin) }
+        XCTAssertEqual(e?.message, "resizing the 1x32768 image to short side 256 gives 256x8388608, more than Limits.maxImagePixels = 67108864 pixels (aspect ratio too extreme)")
+        XCTAssertEqual(try ImagePreprocessing.paperA(RGBImage(width: 100, height: 300, pixels: [UInt8](repeating: 7, count: 3 * 30000))).width, 224)
+    }
 }
