@@ -24,7 +24,7 @@ struct RunOptions: ParsableArguments {
 
     // `.unconditional`: `--seed -5` reads -5 as the value (and refuses it clearly), not as an option.
     @Option(parsing: .unconditional, help: "Random seed, 0 to 2^64-1; overrides the recipe's `seed` parameter.",
-            transform: RunOptions.seed)
+            transform: { try RunOptions.seed($0) })
     var seed: UInt64?
 
     @Option(parsing: .unconditional, help: "Worker threads for the kernels, 1 to \(RunOptions.maxThreads) (default: all cores).")
