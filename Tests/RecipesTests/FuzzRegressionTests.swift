@@ -242,4 +242,11 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(e?.message, "resizing the 1x32768 image to short side 256 gives 256x8388608, more than Limits.maxImagePixels = 67108864 pixels (aspect ratio too extreme)")
         XCTAssertEqual(try ImagePreprocessing.paperA(RGBImage(width: 100, height: 300, pixels: [UInt8](repeating: 7, count: 3 * 30000))).width, 224)
     }
+
+    func testHugeKeyIsQuotedShort() throws {
+        let key = String(repeating: "k", count: 1_000_000)
+        let url = try recipeFile("title: t\n? \(key)\n: 1\ncells: []\n")   // explicit key: no 1024-character cap
+        let e = error(YAMLError.self) { try Recipe.load(url) }
+        XCTAssertEqual(e?.message, "unknown key '\(String(repeating: "k", count: 200))… (1000000 bytes)' (allowed: title, paper, figure, summary, parameters, variants, cells)")
+    }
 }

@@ -85,7 +85,7 @@ public struct YAMLNode: Sendable, CustomStringConvertible {
 
     /// An error located at this node, prefixed with its key path.
     public func error(_ message: String) -> YAMLError {
-        YAMLError(file: file, mark: mark, path.isEmpty ? message : "key '\(path)': \(message)")
+        YAMLError(file: file, mark: mark, path.isEmpty ? message : "key '\(Limits.quoted(path))': \(message)")
     }
 
     func expected(_ what: String) -> YAMLError { error("expected \(what), found \(kindDescription)") }
@@ -220,10 +220,10 @@ public struct YAMLNode: Sendable, CustomStringConvertible {
         for (k, _) in pairs {
             let name = try k.string
             guard !allowed.contains(name) else { continue }
-            var msg = "unknown key '\(name)'"
+            var msg = "unknown key '\(Limits.quoted(name))'"
             if let near = nearestName(to: name, candidates: allowed) { msg += "; did you mean '\(near)'?" }
             else { msg += " (allowed: \(allowed.joined(separator: ", ")))" }
-            throw YAMLError(file: k.file, mark: k.mark, path.isEmpty ? msg : "key '\(path)': \(msg)")
+            throw YAMLError(file: k.file, mark: k.mark, path.isEmpty ? msg : "key '\(Limits.quoted(path))': \(msg)")
         }
     }
 

@@ -152,7 +152,7 @@ struct Composer {
         case YAML_ALIAS_EVENT:
             let name = Composer.string(e.data.alias.anchor) ?? ""
             guard let target = anchors[name] else {
-                throw YAMLError(file: file, mark: mark, "unknown alias '*\(name)' (no anchor '&\(name)' before it)")
+                throw YAMLError(file: file, mark: mark, "unknown alias '*\(Limits.quoted(name))' (no anchor '&\(Limits.quoted(name))' before it)")
             }
             var copy = target
             try repath(&copy, to: childPath(), at: mark)
@@ -183,8 +183,8 @@ struct Composer {
                 throw YAMLError(file: file, mark: node.mark, "mapping keys must be scalars, found \(node.kindDescription)")
             }
             if let first = stack[i].keyMarks[k] {
-                let inMap = stack[i].path.isEmpty ? "" : " in '\(stack[i].path)'"
-                throw YAMLError(file: file, mark: node.mark, "duplicate key '\(k)'\(inMap) (first defined at line \(first.line), column \(first.column))")
+                let inMap = stack[i].path.isEmpty ? "" : " in '\(Limits.quoted(stack[i].path))'"
+                throw YAMLError(file: file, mark: node.mark, "duplicate key '\(Limits.quoted(k))'\(inMap) (first defined at line \(first.line), column \(first.column))")
             }
             stack[i].keyMarks[k] = node.mark
             stack[i].pendingKey = node
