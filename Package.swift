@@ -60,3 +60,11 @@ let package = Package(
     // static, disjoint output partitions (see Parallel.swift) are the race-freedom argument.
     swiftLanguageModes: [.v5]
 )
+
+// MARK: - Fuzz targets (libFuzzer) — only when EP_FUZZ=1, so normal builds and tests never see them.
+// Built by scripts/fuzz with -sanitize=fuzzer,address into .build-fuzz; see README "Fuzzing".
+if Context.environment["EP_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "FuzzTargets", dependencies: ["Recipes", "SIMDCore"],
+                                             path: "Fuzz/Sources/FuzzTargets", swiftSettings: cpuFlags))
+    package.products.append(.executable(name: "fuzz-targets", targets: ["FuzzTargets"]))
+}

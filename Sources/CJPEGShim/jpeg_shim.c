@@ -27,6 +27,7 @@ static void ep_emit_message(j_common_ptr cinfo, int msg_level) {
 
 int ep_jpeg_decode_rgb(const unsigned char *data, size_t size,
                        unsigned char **pixels, int *width, int *height,
+                       size_t maxSide, size_t maxPixels,
                        char *error, size_t errorSize) {
     struct jpeg_decompress_struct cinfo;
     struct ep_error_mgr jerr;
@@ -48,6 +49,16 @@ int ep_jpeg_decode_rgb(const unsigned char *data, size_t size,
     jpeg_create_decompress(&cinfo);
     jpeg_mem_src(&cinfo, data, (unsigned long)size);
     jpeg_read_header(&cinfo, TRUE);
+    // Refuse huge images before libjpeg allocates for them (its coefficient buffers included).
+    if (cinfo.image_width > maxSide || cinfo.image_height > maxSide ||
+        (size_t)cinfo.image_width * cinfo.image_height > maxPixels) {
+        if (errorSize > 0)
+            snprintf(error, errorSize, "JPEG dimensions %ux%u exceed the limits (each side at most %zu: Limits.maxImageSide; at most %zu pixels: Limits.maxImagePixels)",
+                     (unsigned)cinfo.image_width, (unsigned)cinfo.image_height, maxSide, maxPixels);
+        jpeg_destroy_decompress(&cinfo);
+        return -1;
+    }
+    cinfo.mem->max_memory_to_use = 8 * maxPixels;  // working memory beyond the output, as a backstop
     cinfo.out_color_space = JCS_RGB;  // YCbCr, RGB and grayscale convert; CMYK/YCCK fail clearly
     jpeg_start_decompress(&cinfo);
 

@@ -3,7 +3,8 @@
 // The command line face of the project: runs YAML recipes (notebook-like walkthroughs that
 // reproduce one figure or table), verifies them against goldens, and lists what exists.
 //
-// Exit codes: 0 ok, 1 verification failed, 2 bad input (recipe, options, files) or a failed step.
+// Exit codes: 0 ok, 1 verification failed, 2 bad input (recipe, options, files) or a failed step,
+// 130 / 143 interrupted by SIGINT / SIGTERM (after the current step or training iteration).
 import ArgumentParser
 import Foundation
 import Recipes
@@ -18,13 +19,15 @@ struct RunOptions: ParsableArguments {
                                valueName: "key=value"))
     var overrides: [String] = []
 
-    @Option(help: ArgumentHelp("Run directory (default: runs/<recipe name>).", valueName: "dir"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Run directory (default: runs/<recipe name>).", valueName: "dir"))
     var out: String?
 
-    @Option(help: "Random seed; overrides the recipe's `seed` parameter.")
+    // `.unconditional`: `--seed -5` reads -5 as the value (and refuses it clearly), not as an option.
+    @Option(parsing: .unconditional, help: "Random seed, 0 to 2^64-1; overrides the recipe's `seed` parameter.",
+            transform: { try RunOptions.seed($0) })
     var seed: UInt64?
 
-    @Option(help: "Worker threads for the kernels (default: all cores).")
+    @Option(parsing: .unconditional, help: "Worker threads for the kernels, 1 to \(RunOptions.maxThreads) (default: all cores).")
     var threads: Int?
 
     @Flag(help: "Rerun every step, ignoring cached results.")
@@ -36,8 +39,25 @@ struct RunOptions: ParsableArguments {
     @Flag(help: "No progress bars or step narration on stderr.")
     var quiet = false
 
+    static let maxThreads = 512
+
+    /// Seeds are unsigned: a negative one is refused rather than wrapped, so two spellings never
+    /// name the same run.
+    static func seed(_ text: String) throws -> UInt64 {
+        guard let v = UInt64(text) else {
+            throw ValidationError(text.hasPrefix("-") && Int64(text) != nil
+                ? "a seed is a non-negative integer (0 to 2^64-1), got \(text)"
+                : "a seed is an integer from 0 to 2^64-1, got '\(text)'")
+        }
+        return v
+    }
+
     func validate() throws {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
+        if let t = threads, t > RunOptions.maxThreads { throw ValidationError("--threads must be at most \(RunOptions.maxThreads), got \(t)") }
+        if let o = out, o.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw ValidationError("--out needs a directory path, got an empty string (omit --out for runs/<recipe name>)")
+        }
         for o in overrides where !o.contains("=") {
             throw ValidationError("--set expects key=value, got '\(o)'")
         }
@@ -72,6 +92,8 @@ struct Runner: ParsableCommand {
           0  ok
           1  verification failed (a golden value or a required claim)
           2  bad input (recipe, options, files) or a step that failed
+          130, 143  interrupted (Ctrl-C / SIGTERM): the run stops after the current step or
+                    training iteration; finished steps stay cached. A second Ctrl-C stops at once.
         """,
         version: ProjectInfo.version,
         subcommands: [Run.self, Verify.self, ShowConfig.self, List.self],
@@ -142,11 +164,16 @@ struct List: ParsableCommand {
 // MARK: - Entry point with the project's exit codes
 
 MemoryTuning.keepFreedMemory()
+Interruption.installHandlers()
 do {
     var command = try Runner.parseAsRoot()
     try command.run()
 } catch let code as ExitCode {
     Foundation.exit(code.rawValue)
+} catch let i as Interrupted {
+    let step = i.step.map { " during step '\($0)'" } ?? ""
+    FileHandle.standardError.write(Data("runner: interrupted by \(i.signalName)\(step); finished steps are cached, rerun to continue\n".utf8))
+    Foundation.exit(i.exitCode)
 } catch {
     let code = Runner.exitCode(for: error)
     if code == .success {                       // --help, --version

@@ -237,4 +237,120 @@ final class RunnerCLITests: XCTestCase {
         XCTAssertTrue(fail.stdout.contains("golden mismatch: test.count: measured 4, expected 40"), fail.stdout)
         XCTAssertTrue(fail.stdout.contains("verify: FAILED"), fail.stdout)
     }
+
+    // MARK: Option values that look like options, empty paths
+
+    func testNegativeNumbersParseAsValuesAndAreRefused() throws {
+        let path = try write(Self.tiny)
+        let threads = try run([path, "--quiet", "--threads", "-1"])
+        XCTAssertEqual(threads.status, 2)
+        XCTAssertTrue(threads.stderr.contains("runner: error: --threads must be at least 1, got -1"), threads.stderr)
+        XCTAssertFalse(threads.stderr.contains("Missing value"), threads.stderr)
+        let many = try run([path, "--quiet", "--threads", "100000"])
+        XCTAssertEqual(many.status, 2)
+        XCTAssertTrue(many.stderr.contains("--threads must be at most 512, got 100000"), many.stderr)
+
+        let seed = try run([path, "--quiet", "--seed", "-5"])
+        XCTAssertEqual(seed.status, 2)
+        XCTAssertTrue(seed.stderr.contains("a seed is a non-negative integer (0 to 2^64-1), got -5"), seed.stderr)
+        XCTAssertFalse(seed.stderr.contains("Missing value"), seed.stderr)
+        let word = try run([path, "--quiet", "--seed", "abc"])
+        XCTAssertEqual(word.status, 2)
+        XCTAssertTrue(word.stderr.contains("a seed is an integer from 0 to 2^64-1, got 'abc'"), word.stderr)
+
+        // The largest seed is a value like any other.
+        let out = tmp.appendingPathComponent("big-seed")
+        let big = try run([path, "--quiet", "--out", out.path, "--seed", "18446744073709551615"])
+        XCTAssertEqual(big.status, 0, big.stderr)
+    }
+
+    func testEmptyOutIsRefused() throws {
+        let path = try write(Self.tiny)
+        for empty in ["", "  "] {
+            let r = try run([path, "--quiet", "--out", empty])
+            XCTAssertEqual(r.status, 2)
+            XCTAssertTrue(r.stderr.contains("runner: error: --out needs a directory path, got an empty string (omit --out for runs/<recipe name>)"), r.stderr)
+        }
+        // Nothing was written into the working directory.
+        let left = try FileManager.default.contentsOfDirectory(atPath: tmp.path).filter { !$0.hasPrefix("stderr-") }
+        XCTAssertEqual(left.sorted(), ["recipes"])
+    }
+
+    // MARK: Interrupts
+
+    static let training = """
+    title: "Interrupted training"
+    parameters:
+      seed: 0
+    cells:
+      - step: load_data
+        id: train
+        with: {dataset: mnist5k, split: train}
+      - step: load_data
+        id: test
+        with: {dataset: mnist5k, split: test, per_class: 1}
+      - step: train
+        id: cnn
+        with: {model: mnist_cnn, train: train, test: test, epochs: 100, batch_size: 8}
+    """
+
+    /// Starts the runner, waits until stderr shows `marker`, sends `signal`, and returns the exit
+    /// status and stderr (the run is killed after 120 s so a hang fails rather than blocks).
+    func interrupted(_ args: [String], after marker: String, signal: Int32) throws -> Output {
+        let p = Process()
+        p.executableURL = runner
+        p.arguments = args
+        p.currentDirectoryURL = tmp
+        let errURL = tmp.appendingPathComponent("stderr-\(UUID().uuidString).txt")
+        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let err = try FileHandle(forWritingTo: errURL)
+        defer { try? FileManager.default.removeItem(at: errURL) }
+        p.standardOutput = FileHandle.nullDevice; p.standardError = err
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        func stderrText() -> String { String(decoding: (try? Data(contentsOf: errURL)) ?? Data(), as: UTF8.self) }
+        while !stderrText().contains(marker), p.isRunning, Date() < deadline { usleep(20_000) }
+        usleep(300_000)                                         // well inside the step
+        XCTAssertTrue(p.isRunning, "the run ended before it could be interrupted:\n\(stderrText())")
+        kill(p.processIdentifier, signal)
+        while p.isRunning, Date() < deadline { usleep(20_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); XCTFail("no exit within 120 s of \(signal)") }
+        p.waitUntilExit()
+        try err.close()
+        let o = Output(status: p.terminationStatus, stdout: "", stderr: stderrText())
+        print("$ runner \(args.joined(separator: " "))  (signal \(signal))  → exit \(o.status)\n\(o.stderr)")
+        return o
+    }
+
+    func testInterruptStopsTrainingCleanly() throws {
+        let path = try write(Self.training, name: "interrupt")
+        for (sig, code, name) in [(SIGINT, Int32(130), "SIGINT"), (SIGTERM, Int32(143), "SIGTERM")] {
+            let out = tmp.appendingPathComponent("run-\(name)")
+            let r = try interrupted([path, "--out", out.path, "--threads", "1"], after: "• cnn (train)", signal: sig)
+            XCTAssertEqual(r.status, code)
+            XCTAssertEqual(r.stderr.split(separator: "\n").last.map(String.init),
+                           "runner: interrupted by \(name) during step 'cnn'; finished steps are cached, rerun to continue")
+            // No cache entry without its `complete` marker: the training step's is gone.
+            let cache = out.appendingPathComponent("cache")
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: cache.path)) ?? []
+            for e in entries {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: cache.appendingPathComponent("\(e)/complete").path), "incomplete cache entry \(e)")
+            }
+            XCTAssertFalse(entries.contains { $0.hasPrefix("cnn-") }, "\(entries)")
+        }
+    }
+
+    func testIncompleteCacheEntriesAreSweptAtStart() throws {
+        let path = try write(Self.tiny)
+        let out = tmp.appendingPathComponent("out")
+        let stale = out.appendingPathComponent("cache/train-0123456789abcdef")
+        let kept = out.appendingPathComponent("cache/done-0123456789abcdef")
+        for d in [stale, kept] { try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true) }
+        try Data("partial".utf8).write(to: stale.appendingPathComponent("model.safetensors"))
+        try Data("x\n".utf8).write(to: kept.appendingPathComponent("complete"))
+        let ok = try run([path, "--quiet", "--out", out.path])
+        XCTAssertEqual(ok.status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: stale.path), "an entry without `complete` survived")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: kept.path))
+    }
 }

@@ -12,8 +12,11 @@
 /// On success returns 0 and sets *pixels (malloc'd, width*height*3 bytes; free with ep_jpeg_free).
 /// On failure returns -1, leaves *pixels NULL and writes libjpeg's message into `error`.
 /// A truncated stream ("Premature end of JPEG file", a libjpeg warning) is treated as an error.
+/// An image wider or taller than `maxSide`, or with more than `maxPixels` pixels, is refused after
+/// reading the header, before anything is allocated for its pixels.
 int ep_jpeg_decode_rgb(const unsigned char *data, size_t size,
                        unsigned char **pixels, int *width, int *height,
+                       size_t maxSide, size_t maxPixels,
                        char *error, size_t errorSize);
 
 void ep_jpeg_free(unsigned char *pixels);

@@ -19,8 +19,9 @@ public enum Gzip {
         return it.next() == 0x1F && it.next() == 0x8B
     }
 
-    /// Inflates a gzip (or zlib) stream. `file` only names the source in errors.
-    public static func decompress(_ data: Data, file: String = "<memory>") throws -> Data {
+    /// Inflates a gzip (or zlib) stream. `file` only names the source in errors; output beyond
+    /// `limit` bytes (default Limits.maxInflatedBytes) is refused, so a gzip bomb is an error.
+    public static func decompress(_ data: Data, file: String = "<memory>", limit: Int = Limits.maxInflatedBytes) throws -> Data {
         var stream = z_stream()
         guard inflateInit2_(&stream, 15 + 32, zlibVersion(), Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw DataError(.io, file: file, "zlib inflateInit2 failed")
@@ -32,7 +33,7 @@ public enum Gzip {
         var out = Data()
         if data.count >= 18, isGzip(data) {
             let isize = data.suffix(4).withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
-            out.reserveCapacity(min(Int(isize), data.count * 1032))   // deflate expands at most ~1032:1
+            out.reserveCapacity(min(Int(isize), data.count * 1032, limit))   // deflate expands at most ~1032:1
         }
         let chunk = 1 << 20
         var buffer = [UInt8](repeating: 0, count: chunk)
@@ -59,6 +60,9 @@ public enum Gzip {
                     out.append(b.baseAddress!, count: chunk - Int(stream.avail_out))
                     return s
                 }
+                guard out.count <= limit else {
+                    throw DataError(.format, file: file, "gzip stream inflates to more than \(limitName(limit)) bytes (gzip bomb, or not the expected file)")
+                }
                 let remaining = Int(stream.avail_in) + (raw.count - consumed)
                 switch status {
                 case Z_STREAM_END:
@@ -84,6 +88,10 @@ public enum Gzip {
             }
         }
         return out
+    }
+
+    static func limitName(_ limit: Int) -> String {
+        limit == Limits.maxInflatedBytes ? "Limits.maxInflatedBytes = \(limit)" : "the limit of \(limit)"
     }
 
     /// Deflates `data` into a gzip stream (header without name or time, so output is reproducible).

@@ -5,9 +5,9 @@
 // archive can never make us write outside the cache directory.
 import Foundation
 
-enum Tar {
+public enum Tar {
     /// The contents of the regular files named in `wanted` ("dir/file", a leading "./" ignored).
-    static func members(_ tar: Data, wanted: Set<String>, file: String) throws -> [String: Data] {
+    public static func members(_ tar: Data, wanted: Set<String>, file: String) throws -> [String: Data] {
         var found: [String: Data] = [:]
         try tar.withUnsafeBytes { (p: UnsafeRawBufferPointer) in
             var offset = 0
@@ -22,7 +22,8 @@ enum Tar {
                     throw DataError(.format, file: file, "tar header at byte \(offset) has an unreadable size field")
                 }
                 let dataStart = offset + 512
-                guard dataStart + size <= p.count else {
+                // Compared by subtraction: a size near Int.max must not overflow the sum.
+                guard size <= p.count - dataStart else {
                     throw DataError(.format, file: file, "truncated tar archive: member at byte \(offset) needs \(size) bytes, \(p.count - dataStart) left")
                 }
                 let body = UnsafeRawBufferPointer(rebasing: p[dataStart..<dataStart + size])
@@ -54,15 +55,22 @@ enum Tar {
         String(decoding: h[at..<at + n].prefix { $0 != 0 }, as: UTF8.self)
     }
 
-    /// Octal (NUL/space terminated) or GNU base-256 (high bit set) number field.
+    /// Octal (NUL/space terminated) or GNU base-256 (high bit set) number field; nil when
+    /// unreadable, negative (base-256 sign bit) or too large for `Int`.
     private static func octal(_ h: UnsafeRawBufferPointer, _ at: Int, _ n: Int) -> Int? {
         let f = h[at..<at + n]
         if let first = f.first, first & 0x80 != 0 {
-            return f.dropFirst().reduce(Int(first & 0x7F)) { $0 << 8 | Int($1) }
+            guard first & 0x40 == 0 else { return nil }                  // negative
+            var v = Int(first & 0x3F)
+            for b in f.dropFirst() {
+                guard v <= Int.max >> 8 else { return nil }
+                v = v << 8 | Int(b)
+            }
+            return v
         }
         let digits = f.drop { $0 == 0x20 }.prefix { $0 >= 0x30 && $0 <= 0x37 }
         if digits.isEmpty { return f.allSatisfy { $0 == 0 || $0 == 0x20 } ? 0 : nil }
-        return digits.reduce(0) { $0 << 3 | Int($1 - 0x30) }
+        return digits.reduce(0) { $0 << 3 | Int($1 - 0x30) }   // at most 12 digits: < 2^36
     }
 
     private static func checksumMatches(_ h: UnsafeRawBufferPointer) -> Bool {

@@ -21,7 +21,8 @@ public enum JPEG {
         var err = [CChar](repeating: 0, count: 256)
         let errSize = err.count
         let rc = data.withUnsafeBytes { raw in
-            ep_jpeg_decode_rgb(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &pixels, &w, &h, &err, errSize)
+            ep_jpeg_decode_rgb(raw.bindMemory(to: UInt8.self).baseAddress, raw.count, &pixels, &w, &h,
+                               Limits.maxImageSide, Limits.maxImagePixels, &err, errSize)
         }
         defer { ep_jpeg_free(pixels) }
         guard rc == 0, let p = pixels else {

@@ -39,8 +39,11 @@ public enum PNG {
         }
         guard ok != 0 else { throw ImageError(file: file, "not a readable PNG: \(message(of: &image, or: "empty input"))") }
         let w = Int(image.width), h = Int(image.height)
-        guard w > 0, h > 0, w <= 1 << 15, h <= 1 << 15 else {
-            throw ImageError(file: file, "PNG dimensions \(w)x\(h) outside 1...32768")
+        guard w > 0, h > 0, w <= Limits.maxImageSide, h <= Limits.maxImageSide else {
+            throw ImageError(file: file, "PNG dimensions \(w)x\(h): each side must be in 1...\(Limits.maxImageSide) (Limits.maxImageSide)")
+        }
+        guard w * h <= Limits.maxImagePixels else {   // sides ≤ 2^15: no overflow
+            throw ImageError(file: file, "PNG dimensions \(w)x\(h) exceed Limits.maxImagePixels = \(Limits.maxImagePixels) pixels")
         }
         image.format = formatRGBA
         image.flags |= flag16BitSRGB

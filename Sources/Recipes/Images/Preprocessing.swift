@@ -186,6 +186,11 @@ public enum ImagePreprocessing {
     public static func resizeThenCenterCrop(_ img: RGBImage, resize: Int = 256, crop: Int = 224) throws -> RGBImage {
         guard img.width > 0, img.height > 0 else { throw ImageError(file: "<image>", "cannot pre-process an empty \(img.width)x\(img.height) image") }
         let (w, h) = resizedSize(width: img.width, height: img.height, shortSide: resize)
+        // A long, thin image grows by the short side's factor: checked before allocating
+        // (sides ≤ 2^15 and resize ≤ a few thousand: the product cannot overflow).
+        guard w * h <= Limits.maxImagePixels else {
+            throw ImageError(file: "<image>", "resizing the \(img.width)x\(img.height) image to short side \(resize) gives \(w)x\(h), more than Limits.maxImagePixels = \(Limits.maxImagePixels) pixels (aspect ratio too extreme)")
+        }
         return try centerCrop(PILResample.bilinear(img, width: w, height: h), width: crop, height: crop)
     }
 

@@ -19,8 +19,14 @@ public struct Claim: Sendable {
     let lhs: Expr, op: String, rhs: Expr
     public let text: String
 
+    /// Longest claim text: evaluation recurses once per operator.
+    public static let maxLength = 1000
+
     public init(_ text: String) throws {
         self.text = text
+        guard text.count <= Claim.maxLength else {
+            throw RecipeError("claim '\(Limits.quoted(text))': longer than \(Claim.maxLength) characters")
+        }
         var p = Parser(Array(text))
         let l = try p.sum()
         let op = try p.comparison()
@@ -78,7 +84,18 @@ public struct Claim: Sendable {
     struct Parser {
         let s: [Character]
         var i = 0
+        /// Open parentheses, calls and unary minuses around the current position: bounded so a
+        /// hostile claim cannot recurse the stack away.
+        var depth = 0
+        static let maxDepth = 100
         init(_ s: [Character]) { self.s = s }
+
+        mutating func nested<T>(_ body: (inout Parser) throws -> T) throws -> T {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= Parser.maxDepth else { throw fail("nested deeper than \(Parser.maxDepth) levels") }
+            return try body(&self)
+        }
 
         mutating func skip() { while i < s.count, s[i] == " " { i += 1 } }
         mutating func eat(_ c: Character) -> Bool { skip(); if i < s.count, s[i] == c { i += 1; return true }; return false }
@@ -110,12 +127,12 @@ public struct Claim: Sendable {
             }
         }
 
-        mutating func unary() throws -> Expr { eat("-") ? .negate(try unary()) : try atom() }
+        mutating func unary() throws -> Expr { eat("-") ? .negate(try nested { try $0.unary() }) : try atom() }
 
         mutating func atom() throws -> Expr {
             skip()
             guard i < s.count else { throw fail("unexpected end") }
-            if eat("(") { let e = try sum(); guard eat(")") else { throw fail("expected ')'") }; return e }
+            if eat("(") { let e = try nested { try $0.sum() }; guard eat(")") else { throw fail("expected ')'") }; return e }
             let start = i
             if s[i].isNumber || s[i] == "." {
                 while i < s.count, s[i].isNumber || s[i] == "." || s[i] == "e" || ((s[i] == "-" || s[i] == "+") && i > start && s[i - 1] == "e") { i += 1 }
@@ -127,8 +144,8 @@ public struct Claim: Sendable {
             guard i > start else { throw fail("expected a number or a metric name") }
             let name = String(s[start..<i])
             if ["abs", "min", "max"].contains(name), eat("(") {
-                var args = [try sum()]
-                while eat(",") { args.append(try sum()) }
+                var args = [try nested { try $0.sum() }]
+                while eat(",") { args.append(try nested { try $0.sum() }) }
                 guard eat(")") else { throw fail("expected ')'") }
                 guard (name == "abs" && args.count == 1) || (name != "abs" && args.count >= 2) else { throw fail("wrong number of arguments to \(name)") }
                 return .call(name, args)

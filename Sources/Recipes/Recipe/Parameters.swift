@@ -31,7 +31,7 @@ public enum ParamType: Equatable, Sendable, CustomStringConvertible {
         case .float: return "a number"
         case .string: return "a string"
         case .bool: return "a boolean (true or false)"
-        case .choice(let c): return "one of \(c.joined(separator: ", "))"
+        case .choice(let c): return "one of \(Limits.listed(c))"
         }
     }
 }
@@ -104,7 +104,7 @@ public struct RecipeParameter: Sendable {
         case .choice(let c):
             let s = try n.string
             guard c.contains(s) else {
-                var msg = "parameter '\(name)' must be one of \(c.joined(separator: ", ")), got '\(s)'"
+                var msg = "parameter '\(name)' must be one of \(Limits.listed(c)), got '\(Limits.quoted(s))'"
                 if let near = nearestName(to: s, candidates: c) { msg += "; did you mean '\(near)'?" }
                 throw n.error(msg)
             }
@@ -114,7 +114,7 @@ public struct RecipeParameter: Sendable {
 
     /// Parses a `--set` value for this parameter.
     func parse(_ text: String) throws -> ParamValue {
-        func bad() -> RecipeError { RecipeError("--set \(name)=\(text): parameter '\(name)' expects \(type)") }
+        func bad() -> RecipeError { RecipeError("--set \(name)=\(Limits.quoted(text)): parameter '\(name)' expects \(type)") }
         let v: ParamValue
         switch type {
         case .int: guard let i = Int(text) else { throw bad() }; v = .int(i)
@@ -125,7 +125,7 @@ public struct RecipeParameter: Sendable {
         case .string: v = .string(text)
         case .choice(let c):
             guard c.contains(text) else {
-                var msg = "--set \(name)=\(text): parameter '\(name)' must be one of \(c.joined(separator: ", "))"
+                var msg = "--set \(name)=\(Limits.quoted(text)): parameter '\(name)' must be one of \(Limits.listed(c))"
                 if let near = nearestName(to: text, candidates: c) { msg += "; did you mean '\(near)'?" }
                 throw RecipeError(msg)
             }
@@ -212,7 +212,7 @@ public struct ResolvedParameters: Sendable {
         if let v = values[name] { return v }
         var msg = "unknown parameter '$\(name)'"
         if let near = nearestName(to: name, candidates: order) { msg += "; did you mean '$\(near)'?" }
-        else { msg += " (declared: \(order.joined(separator: ", ")))" }
+        else { msg += " (declared: \(Limits.listed(order)))" }
         throw node.error(msg)
     }
 }

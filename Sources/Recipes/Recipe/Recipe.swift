@@ -78,7 +78,7 @@ public struct Recipe: Sendable {
             }
             for (k, body) in try v.entries {
                 if case .choice(let c) = scale.type, !c.contains(k) {
-                    throw body.error("variant '\(k)' is not a value of parameter 'scale' (\(c.joined(separator: ", ")))")
+                    throw body.error("variant '\(Limits.quoted(k))' is not a value of parameter 'scale' (\(Limits.listed(c)))")
                 }
                 let entries = try body.entries
                 for (pk, pv) in entries {
@@ -141,7 +141,7 @@ public struct Recipe: Sendable {
             guard byName[parts[0]] != nil else {
                 var msg = "--set \(o): recipe \(name) has no parameter '\(parts[0])'"
                 if let near = nearestName(to: parts[0], candidates: r.order) { msg += "; did you mean '\(near)'?" }
-                else { msg += " (parameters: \(r.order.joined(separator: ", ")))" }
+                else { msg += " (parameters: \(Limits.listed(r.order)))" }
                 throw RecipeError(msg)
             }
             sets.append((parts[0], parts[1]))

@@ -61,6 +61,8 @@ public struct ImageGrid: Sendable {
     public var plainColumns: Set<Int> = []
     /// Nearest-neighbour enlargement of each cell (e.g. 4 so 28x28 MNIST digits are readable).
     public var upscale = 1
+    /// Largest `upscale` a recipe may ask for (cells stay a few megapixels).
+    public static let maxUpscale = 16
     /// Integer scale of the 5x8 font (2 gives 10x16 glyphs).
     public var fontScale = 2
     /// Maximum width in pixels of the row-title band's text; nil = twice the cell width.

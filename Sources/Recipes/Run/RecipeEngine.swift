@@ -103,6 +103,7 @@ public enum RecipeEngine {
                              summary: try resolvedDescription(settings) + "\n(dry run: nothing was executed)")
         }
         try prepareDirectory(dir)
+        Interruption.removeIncompleteEntries(in: dir.appendingPathComponent("cache"))
         let staging = try makeStaging(in: dir)
         defer { try? FileManager.default.removeItem(at: staging) }
         let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: staging)
@@ -122,6 +123,7 @@ public enum RecipeEngine {
         let started = Date()
         let body = {
             for cell in recipe.cells {
+                try Interruption.check()
                 switch cell {
                 case .markdown(let md): ctx.markdown(try plan.parameters.interpolate(md))
                 case .step(let c):
@@ -150,6 +152,9 @@ public enum RecipeEngine {
                             throw RecipeError("stored \(ctx.outputType(of: c.id).map { "\($0)" } ?? "nothing"), but declares \(step.output.map { "\($0)" } ?? "nothing")")
                         }
                     } catch {
+                        // A half-written entry must not look like a result to a later run.
+                        if !ctx.cacheHit, let cdir = ctx.cacheDirectory { try? FileManager.default.removeItem(at: cdir) }
+                        if let i = error as? Interrupted { throw Interrupted(signal: i.signal, step: c.id) }
                         throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error,
                                           cacheEntry: ctx.cacheHit ? ctx.cacheDirectory?.path : nil)
                     }

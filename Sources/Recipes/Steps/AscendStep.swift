@@ -85,7 +85,7 @@ struct AscendStep: RecipeStep {
         let show = try config.name(at: "show", default: Show.difference)
         showDifference = show != .perturbed
         showBoth = show == .both
-        upscale = try config.int(at: "upscale", default: 1)
+        upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         diverging = try config.name(at: "colormap", default: Colormap.none) == .diverging
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string

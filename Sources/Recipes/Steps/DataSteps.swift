@@ -45,10 +45,8 @@ struct LoadDataStep: RecipeStep {
         if let pc = try config.optional("per_class"), (try? pc.string) != "all" { perClass = try pc.int } else { perClass = nil }
         classes = try config.optional("classes")?.array.map { try $0.int }
         limit = try config.optional("limit")?.int
-        pad = try config.int(at: "pad", default: 0)
-        downsample = try config.int(at: "downsample", default: 1)
-        guard downsample >= 1 else { throw try config.node(at: "downsample").error("downsample must be at least 1, got \(downsample)") }
-        guard pad >= 0 else { throw try config.node(at: "pad").error("pad must be at least 0, got \(pad)") }
+        pad = try config.int(at: "pad", default: 0, in: 0...256)
+        downsample = try config.int(at: "downsample", default: 1, in: 1...256)
         if let p = perClass, p < 1 { throw config.error("per_class must be at least 1, got \(p)") }
     }
 

@@ -49,7 +49,7 @@ struct ExplainStep: RecipeStep {
             return try n.string(at: "label", default: try n.string(at: "method"))
         }
         diverging = try config.name(at: "colormap", default: Colormap.diverging) == .diverging
-        upscale = try config.int(at: "upscale", default: 1)
+        upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
     }

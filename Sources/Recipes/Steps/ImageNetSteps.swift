@@ -235,6 +235,8 @@ struct LoadImagesStep: RecipeStep {
     static let summary = "Image files (local or by URL with SHA-256) pre-processed as paper A's app, as an ImageNet-labelled data set."
     static let keys = ["files", "sets", "use", "size", "name"]
     static let fileKeys = ["name", "label", "file", "url", "sha256"]
+    /// Largest `size`: one 2048² image is 48 MiB of floats.
+    static let maxSize = 2048
 
     let id: String
     let sources: [ImageSource]
@@ -245,8 +247,7 @@ struct LoadImagesStep: RecipeStep {
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
-        size = try config.int(at: "size", default: 224)
-        guard size >= 8 else { throw try config.node(at: "size").error("size must be at least 8, got \(size)") }
+        size = try config.int(at: "size", default: 224, in: 8...LoadImagesStep.maxSize)
         let list: YAMLNode
         if let sets = try config.optional("sets") {
             guard try config.optional("files") == nil else { throw config.error("give either `files:` or `sets:` + `use:`, not both") }

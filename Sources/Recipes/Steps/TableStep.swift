@@ -63,7 +63,7 @@ struct TableCellSpec {
             if case .mapping = p.kind { paper = try p.entries.map { ($0.key, try $0.value.string) } }
             else { paper = [("", try p.string)] }
         } else { paper = [] }
-        decimals = try node.int(at: "decimals", default: 2)
+        decimals = try node.int(at: "decimals", default: 2, in: 0...12)
     }
 
     /// An expression is evaluated as the left side of the claim `(expr) >= 0`, reusing the claim parser.

@@ -240,7 +240,7 @@ struct TrainStep: RecipeStep {
         schedule = try config.name(at: "schedule", default: .constant)
         momentum = Float(try config.double(at: "momentum", default: optimizer == .sgd ? 0.9 : 0))
         weightDecay = Float(try config.double(at: "weight_decay", default: 0))
-        seedOffset = UInt64(try config.int(at: "seed_offset", default: 0))
+        seedOffset = UInt64(try config.int(at: "seed_offset", default: 0, in: 0...Int.max))
         loss = try config.name(at: "loss", default: LossName.crossEntropy).loss
         gatesFrom = try StepInput(optional: "gates_from", in: config, type: .gatedNetwork)
         if case .fcRegime(_, _, let r, _) = spec {

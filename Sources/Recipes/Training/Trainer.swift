@@ -203,6 +203,7 @@ public struct Trainer<O: Optimizer> {
                 lossSum += Double(loss) * Double(y.count); correct += right; seen += y.count
                 progress?(TrainingProgress(epoch: epoch, batch: b, batchesPerEpoch: batches, iteration: iteration, loss: loss, learningRate: lr))
                 b += 1
+                try Interruption.check()        // SIGINT/SIGTERM stop between iterations
             }
             let (testLoss, testAccuracy) = try evaluate(model, test)
             report.epochs.append(EpochRecord(epoch: epoch, trainLoss: lossSum / Double(max(seen, 1)),

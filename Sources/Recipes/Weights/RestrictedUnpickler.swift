@@ -47,19 +47,27 @@ public indirect enum PickleValue {
     }
 }
 
-public final class PickleList { public var items: [PickleValue] = []; init(_ i: [PickleValue] = []) { items = i } }
+public final class PickleList {
+    public internal(set) var items: [PickleValue] = []
+    /// Nesting depth (1 + the deepest item) and whether the list sits inside another object;
+    /// see `RestrictedUnpickler.insert`.
+    var depth = 1, placed = false
+    init(_ i: [PickleValue] = []) { items = i }
+}
 
 /// Insertion-ordered dictionary (pickled dicts and OrderedDicts keep their order).
 public final class PickleDict {
     public private(set) var keys: [PickleValue] = []
     public private(set) var values: [PickleValue] = []
     private var position: [String: Int] = [:]
+    var depth = 1, placed = false
     func set(_ k: PickleValue, _ v: PickleValue) {
         let id = Self.identity(k)
         if let id, let i = position[id] { values[i] = v; return }
         if let id { position[id] = keys.count }
         keys.append(k); values.append(v)
     }
+
     private static func identity(_ k: PickleValue) -> String? {
         switch k {
         case .string(let s): return "s:" + s
@@ -118,9 +126,12 @@ public struct RestrictedUnpickler {
     public let file: String
     private let bytes: [UInt8]
     private var pos = 0
+    // Each stack and memo value carries its nesting depth (lists and dicts keep their own, as
+    // they grow), so no object deeper than Limits.maxPickleDepth is ever built.
     private var stack: [PickleValue] = []
+    private var depths: [Int] = []
     private var marks: [Int] = []
-    private var memo: [Int: PickleValue] = [:]
+    private var memo: [Int: (value: PickleValue, depth: Int)] = [:]
 
     /// The globals a state_dict may name (module, name).
     public static let allowedGlobals: Set<String> = {
@@ -153,12 +164,75 @@ public struct RestrictedUnpickler {
     }
     private mutating func pop() throws -> PickleValue {
         guard let v = stack.popLast() else { throw fail("stack underflow at byte \(pos)") }
+        depths.removeLast()
         return v
     }
     private mutating func popMark() throws -> [PickleValue] {
         guard let m = marks.popLast(), m <= stack.count else { throw fail("MARK missing at byte \(pos)") }
-        let items = Array(stack[m...]); stack.removeSubrange(m...)
+        let items = Array(stack[m...]); stack.removeSubrange(m...); depths.removeSubrange(m...)
         return items
+    }
+    private mutating func popMarkWithDepths() throws -> ([PickleValue], [Int]) {
+        guard let m = marks.last, m <= stack.count else { throw fail("MARK missing at byte \(pos)") }
+        let d = Array(depths[m...])
+        return (try popMark(), d)
+    }
+    private mutating func push(_ v: PickleValue, depth: Int = 0) { stack.append(v); depths.append(depth) }
+
+    // MARK: Nesting: bounded depth, no cycles
+
+    /// The nesting depth of `v` as stored with it (`d`), or a list's or dict's own.
+    private func nesting(_ v: PickleValue, _ d: Int) -> Int {
+        switch v {
+        case .list(let l): return l.depth
+        case .dict(let x): return x.depth
+        default: return d
+        }
+    }
+
+    /// 1 + the deepest of `items`, which now sit inside a new object: lists and dicts among them
+    /// are marked placed (no longer modifiable). Deeper than Limits.maxPickleDepth is an error —
+    /// freeing a million-deep object recurses a million frames.
+    private func enclose(_ items: [PickleValue], depths d: [Int]? = nil) throws -> Int {
+        var deepest = 0
+        for (i, v) in items.enumerated() {
+            switch v {
+            case .list(let l): l.placed = true
+            case .dict(let x): x.placed = true
+            default: break
+            }
+            deepest = max(deepest, nesting(v, d?[i] ?? 0))
+        }
+        guard deepest < Limits.maxPickleDepth else {
+            throw fail("objects nested deeper than Limits.maxPickleDepth = \(Limits.maxPickleDepth) at byte \(pos)")
+        }
+        return deepest + 1
+    }
+
+    /// Appends to a list or sets in a dict. Only a container not yet inside another may change
+    /// (Python's pickler fills each one before placing it): so depths stay true and no object
+    /// can come to contain itself (a cycle would never be freed).
+    private func insert(_ items: [PickleValue], depths d: [Int], into target: PickleValue) throws {
+        let (placed, targetDepth): (Bool, Int)
+        switch target {
+        case .list(let l): (placed, targetDepth) = (l.placed, l.depth)
+        case .dict(let x): (placed, targetDepth) = (x.placed, x.depth)
+        default: throw fail("insert into a \(target.kind)")
+        }
+        guard !placed else { throw fail("a \(target.kind) changed after it was placed in another object (byte \(pos)); not supported") }
+        for v in items {
+            switch (v, target) {
+            case (.list(let a), .list(let b)) where a === b: throw fail("a list that contains itself (byte \(pos)); not supported")
+            case (.dict(let a), .dict(let b)) where a === b: throw fail("a dict that contains itself (byte \(pos)); not supported")
+            default: break
+            }
+        }
+        let depth = max(targetDepth, try enclose(items, depths: d))
+        switch target {
+        case .list(let l): l.depth = depth
+        case .dict(let x): x.depth = depth
+        default: break
+        }
     }
     private mutating func top() throws -> PickleValue {
         guard let v = stack.last else { throw fail("stack underflow at byte \(pos)") }
@@ -178,7 +252,9 @@ public struct RestrictedUnpickler {
 
     // MARK: The VM
 
-    public mutating func load() throws -> PickleValue {
+    public mutating func load() throws -> PickleValue { try run() }
+
+    private mutating func run() throws -> PickleValue {
         while true {
             let op = try u8()
             switch op {
@@ -186,12 +262,12 @@ public struct RestrictedUnpickler {
             case 0x95: _ = try le(8)                                       // FRAME
             case 0x2e: return try pop()                                    // STOP '.'
             // Constants
-            case 0x4e: stack.append(.none)                                 // NONE 'N'
-            case 0x88: stack.append(.bool(true))                           // NEWTRUE
-            case 0x89: stack.append(.bool(false))                          // NEWFALSE
-            case 0x4b: stack.append(.int(try u8()))                        // BININT1 'K'
-            case 0x4d: stack.append(.int(Int(try le(2))))                  // BININT2 'M'
-            case 0x4a: stack.append(.int(Int(Int32(truncatingIfNeeded: try le(4)))))   // BININT 'J'
+            case 0x4e: push(.none)                                 // NONE 'N'
+            case 0x88: push(.bool(true))                           // NEWTRUE
+            case 0x89: push(.bool(false))                          // NEWFALSE
+            case 0x4b: push(.int(try u8()))                        // BININT1 'K'
+            case 0x4d: push(.int(Int(try le(2))))                  // BININT2 'M'
+            case 0x4a: push(.int(Int(Int32(truncatingIfNeeded: try le(4)))))   // BININT 'J'
             case 0x8a:                                                     // LONG1
                 let n = try u8()
                 guard n <= 8 else { throw fail("LONG1 of \(n) bytes is too large for a tensor size or offset") }
@@ -199,78 +275,96 @@ public struct RestrictedUnpickler {
                 var v: UInt64 = 0
                 for (i, b) in raw.enumerated() { v |= UInt64(b) << (8 * UInt64(i)) }
                 if n > 0 && n < 8 && raw[n - 1] & 0x80 != 0 { v |= ~UInt64(0) << (8 * UInt64(n)) }   // sign-extend
-                stack.append(.int(Int(Int64(bitPattern: v))))
+                push(.int(Int(Int64(bitPattern: v))))
             case 0x47:                                                     // BINFLOAT 'G' (big-endian double)
                 var v: UInt64 = 0
                 for b in try take(8) { v = (v << 8) | UInt64(b) }
-                stack.append(.float(Double(bitPattern: v)))
+                push(.float(Double(bitPattern: v)))
             case 0x49:                                                     // INT 'I' (protocol 0)
                 let s = try line()
-                if s == "01" { stack.append(.bool(true)) } else if s == "00" { stack.append(.bool(false)) }
-                else if let v = Int(s) { stack.append(.int(v)) } else { throw fail("bad INT '\(s)'") }
+                if s == "01" { push(.bool(true)) } else if s == "00" { push(.bool(false)) }
+                else if let v = Int(s) { push(.int(v)) } else { throw fail("bad INT '\(s)'") }
             // Strings
-            case 0x58: let n = Int(try le(4)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE 'X'
-            case 0x8c: let n = try u8(); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))         // SHORT_BINUNICODE
-            case 0x8d: let n = Int(clamping: try le(8)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE8
-            case 0x55: let n = try u8(); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))         // SHORT_BINSTRING 'U'
-            case 0x54: let n = Int(try le(4)); stack.append(.string(String(decoding: try take(n), as: UTF8.self)))   // BINSTRING 'T'
-            case 0x43: let n = try u8(); stack.append(.bytes(Array(try take(n))))                                      // SHORT_BINBYTES 'C'
-            case 0x42: let n = Int(try le(4)); stack.append(.bytes(Array(try take(n))))                                // BINBYTES 'B'
+            case 0x58: let n = Int(try le(4)); push(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE 'X'
+            case 0x8c: let n = try u8(); push(.string(String(decoding: try take(n), as: UTF8.self)))         // SHORT_BINUNICODE
+            case 0x8d: let n = Int(clamping: try le(8)); push(.string(String(decoding: try take(n), as: UTF8.self)))   // BINUNICODE8
+            case 0x55: let n = try u8(); push(.string(String(decoding: try take(n), as: UTF8.self)))         // SHORT_BINSTRING 'U'
+            case 0x54: let n = Int(try le(4)); push(.string(String(decoding: try take(n), as: UTF8.self)))   // BINSTRING 'T'
+            case 0x43: let n = try u8(); push(.bytes(Array(try take(n))))                                      // SHORT_BINBYTES 'C'
+            case 0x42: let n = Int(try le(4)); push(.bytes(Array(try take(n))))                                // BINBYTES 'B'
             // Containers
-            case 0x29: stack.append(.tuple([]))                            // EMPTY_TUPLE ')'
-            case 0x5d: stack.append(.list(PickleList()))                   // EMPTY_LIST ']'
-            case 0x7d: stack.append(.dict(PickleDict()))                   // EMPTY_DICT '}'
+            case 0x29: push(.tuple([]), depth: 1)                          // EMPTY_TUPLE ')'
+            case 0x5d: push(.list(PickleList()))                           // EMPTY_LIST ']'
+            case 0x7d: push(.dict(PickleDict()))                           // EMPTY_DICT '}'
             case 0x28: marks.append(stack.count)                           // MARK '('
-            case 0x74: stack.append(.tuple(try popMark()))                 // TUPLE 't'
-            case 0x85: let a = try pop(); stack.append(.tuple([a]))        // TUPLE1
-            case 0x86: let b = try pop(), a = try pop(); stack.append(.tuple([a, b]))            // TUPLE2
-            case 0x87: let c = try pop(), b = try pop(), a = try pop(); stack.append(.tuple([a, b, c]))   // TUPLE3
-            case 0x6c: stack.append(.list(PickleList(try popMark())))      // LIST 'l'
+            case 0x74:                                                     // TUPLE 't'
+                let (items, d) = try popMarkWithDepths()
+                push(.tuple(items), depth: try enclose(items, depths: d))
+            case 0x85, 0x86, 0x87:                                         // TUPLE1, TUPLE2, TUPLE3
+                let n = Int(op) - 0x84
+                guard stack.count >= n else { throw fail("stack underflow at byte \(pos)") }
+                let items = Array(stack.suffix(n)), d = Array(depths.suffix(n))
+                stack.removeLast(n); depths.removeLast(n)
+                push(.tuple(items), depth: try enclose(items, depths: d))
+            case 0x6c:                                                     // LIST 'l'
+                let (items, d) = try popMarkWithDepths()
+                let l = PickleList()
+                try insert(items, depths: d, into: .list(l)); l.items = items
+                push(.list(l))
             case 0x64:                                                     // DICT 'd'
-                let items = try popMark(); let d = PickleDict()
-                try setItems(d, items); stack.append(.dict(d))
+                let (items, d) = try popMarkWithDepths()
+                let x = PickleDict()
+                try insert(items, depths: d, into: .dict(x)); try setItems(x, items)
+                push(.dict(x))
             case 0x61:                                                     // APPEND 'a'
-                let v = try pop()
+                let d = depths.last ?? 0, v = try pop()
                 guard case .list(let l) = try top() else { throw fail("APPEND to a non-list") }
+                try insert([v], depths: [d], into: .list(l))
                 l.items.append(v)
             case 0x65:                                                     // APPENDS 'e'
-                let items = try popMark()
+                let (items, d) = try popMarkWithDepths()
                 guard case .list(let l) = try top() else { throw fail("APPENDS to a non-list") }
+                try insert(items, depths: d, into: .list(l))
                 l.items += items
             case 0x73:                                                     // SETITEM 's'
-                let v = try pop(), k = try pop()
-                guard case .dict(let d) = try top() else { throw fail("SETITEM on a \(try top().kind), expected a dict") }
-                d.set(k, v)
+                let dv = depths.last ?? 0, v = try pop()
+                let dk = depths.last ?? 0, k = try pop()
+                guard case .dict(let x) = try top() else { throw fail("SETITEM on a \(try top().kind), expected a dict") }
+                try insert([k, v], depths: [dk, dv], into: .dict(x))
+                x.set(k, v)
             case 0x75:                                                     // SETITEMS 'u'
-                let items = try popMark()
-                guard case .dict(let d) = try top() else { throw fail("SETITEMS on a \(try top().kind), expected a dict") }
-                try setItems(d, items)
+                let (items, d) = try popMarkWithDepths()
+                guard case .dict(let x) = try top() else { throw fail("SETITEMS on a \(try top().kind), expected a dict") }
+                try insert(items, depths: d, into: .dict(x))
+                try setItems(x, items)
             // Stack and memo
             case 0x30: _ = try pop()                                       // POP '0'
             case 0x31: _ = try popMark()                                   // POP_MARK '1'
-            case 0x32: stack.append(try top())                             // DUP '2'
-            case 0x71: memo[try u8()] = try top()                          // BINPUT 'q'
-            case 0x72: memo[Int(clamping: try le(4))] = try top()                    // LONG_BINPUT 'r'
-            case 0x94: memo[memo.count] = try top()                        // MEMOIZE
-            case 0x70: guard let i = Int(try line()) else { throw fail("bad PUT") }; memo[i] = try top()   // PUT 'p'
+            case 0x32: let v = try top(); push(v, depth: depths.last ?? 0)   // DUP '2'
+            case 0x71: memo[try u8()] = (try top(), depths.last ?? 0)      // BINPUT 'q'
+            case 0x72: memo[Int(clamping: try le(4))] = (try top(), depths.last ?? 0)   // LONG_BINPUT 'r'
+            case 0x94: memo[memo.count] = (try top(), depths.last ?? 0)    // MEMOIZE
+            case 0x70: guard let i = Int(try line()) else { throw fail("bad PUT") }; memo[i] = (try top(), depths.last ?? 0)   // PUT 'p'
             case 0x68, 0x6a, 0x67:                                         // BINGET 'h', LONG_BINGET 'j', GET 'g'
                 let i: Int
                 if op == 0x68 { i = try u8() } else if op == 0x6a { i = Int(try le(4)) }
                 else { guard let v = Int(try line()) else { throw fail("bad GET") }; i = v }
-                guard let v = memo[i] else { throw fail("memo key \(i) missing") }
-                stack.append(v)
+                guard let m = memo[i] else { throw fail("memo key \(i) missing") }
+                push(m.value, depth: m.depth)
             // Globals, persistent ids, reduce, build
             case 0x63:                                                     // GLOBAL 'c': "module\nname\n"
                 let module = try line(), name = try line()
-                stack.append(try global(module, name))
+                push(try global(module, name))
             case 0x93:                                                     // STACK_GLOBAL
                 guard case .string(let name) = try pop(), case .string(let module) = try pop() else { throw fail("STACK_GLOBAL needs two strings") }
-                stack.append(try global(module, name))
-            case 0x51: stack.append(try persistentLoad(try pop()))         // BINPERSID 'Q'
+                push(try global(module, name))
+            case 0x51: push(try persistentLoad(try pop()))                 // BINPERSID 'Q'
             case 0x50: throw fail("text persistent ids (PERSID) are not used by torch.save; refused")
             case 0x52:                                                     // REDUCE 'R'
-                let args = try pop(), callable = try pop()
-                stack.append(try reduce(callable, args))
+                let d = depths.last ?? 0, args = try pop(), callable = try pop()
+                let v = try reduce(callable, args)
+                if case .dict(let x) = v { x.depth = max(d, 1) }            // OrderedDict(list): no deeper than its argument
+                push(v, depth: d)
             case 0x62:                                                     // BUILD 'b'
                 let state = try pop()
                 // torch state_dicts carry `_metadata` (module versions) as OrderedDict state: data only, ignored.

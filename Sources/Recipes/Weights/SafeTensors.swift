@@ -62,41 +62,47 @@ public struct SafeTensors {
             }
             guard let e = value as? [String: Any], let dtype = e["dtype"] as? String,
                   let shape = e["shape"] as? [Int], let off = e["data_offsets"] as? [Int], off.count == 2 else {
-                throw WeightsError(file: file, "tensor '\(name)': entry needs dtype, shape and data_offsets")
+                throw WeightsError(file: file, "tensor '\(Limits.quoted(name))': entry needs dtype, shape and data_offsets")
+            }
+            let shapeText = Limits.quoted("\(shape)")
+            // Offsets are checked against the bytes after the header before any addition.
+            let dataBytes = data.count - headerEnd
+            guard off[0] >= 0, off[0] <= off[1], off[1] <= dataBytes else {
+                throw WeightsError(file: file, "tensor '\(Limits.quoted(name))': data_offsets \(off) lie outside the \(dataBytes) data bytes after the header (truncated?)")
             }
             let begin = headerEnd + off[0], end = headerEnd + off[1]
-            guard off[0] >= 0, off[0] <= off[1], end <= data.count else {
-                throw WeightsError(file: file, "tensor '\(name)': data_offsets \(off) run past the end of the file (truncated?)")
+            guard shape.allSatisfy({ $0 >= 0 }) else {
+                throw WeightsError(file: file, "tensor '\(Limits.quoted(name))': shape \(shapeText) has a negative dimension")
             }
-            let count = shape.reduce(1, *)
-            let scalars: [Float]
+            guard let count = Limits.product(shape), count <= Limits.maxTensorElements else {
+                throw WeightsError(file: file, "tensor '\(Limits.quoted(name))': shape \(shapeText) has more than Limits.maxTensorElements = \(Limits.maxTensorElements) elements")
+            }
+            let width: Int
             switch dtype {
-            case "F32":
-                guard end - begin == count * 4 else { throw WeightsError(file: file, "tensor '\(name)': shape \(shape) needs \(count * 4) bytes, offsets give \(end - begin)") }
-                scalars = data.subdata(in: begin..<end).withUnsafeBytes { raw in
-                    (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-                }
-            case "F64":
-                guard end - begin == count * 8 else { throw WeightsError(file: file, "tensor '\(name)': shape \(shape) needs \(count * 8) bytes, offsets give \(end - begin)") }
-                scalars = data.subdata(in: begin..<end).withUnsafeBytes { raw in
-                    (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
-                }
-            case "I64":
-                guard end - begin == count * 8 else { throw WeightsError(file: file, "tensor '\(name)': shape \(shape) needs \(count * 8) bytes, offsets give \(end - begin)") }
-                scalars = data.subdata(in: begin..<end).withUnsafeBytes { raw in
-                    (0..<count).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
-                }
-            case "F16", "BF16":
-                guard end - begin == count * 2 else { throw WeightsError(file: file, "tensor '\(name)': shape \(shape) needs \(count * 2) bytes, offsets give \(end - begin)") }
-                let bf16 = dtype == "BF16"
-                scalars = data.subdata(in: begin..<end).withUnsafeBytes { raw in
-                    (0..<count).map {
+            case "F32": width = 4
+            case "F64", "I64": width = 8
+            case "F16", "BF16": width = 2
+            default:
+                throw WeightsError(file: file, "tensor '\(Limits.quoted(name))': dtype \(Limits.quoted(dtype)) is not supported (F32, F16, BF16, F64, I64)")
+            }
+            guard end - begin == count * width else {   // count ≤ 2^31, width ≤ 8: no overflow
+                throw WeightsError(file: file, "tensor '\(Limits.quoted(name))': shape \(shapeText) needs \(count * width) bytes of \(dtype), offsets give \(end - begin)")
+            }
+            let scalars: [Float] = data.subdata(in: begin..<end).withUnsafeBytes { raw in
+                switch dtype {
+                case "F32":
+                    return (0..<count).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+                case "F64":
+                    return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
+                case "I64":
+                    return (0..<count).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+                default:
+                    let bf16 = dtype == "BF16"
+                    return (0..<count).map {
                         let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))
                         return bf16 ? Float(bitPattern: UInt32(bits) << 16) : Float(Float16(bitPattern: bits))
                     }
                 }
-            default:
-                throw WeightsError(file: file, "tensor '\(name)': dtype \(dtype) is not supported (F32, F16, BF16, F64, I64)")
             }
             tensors[name] = Tensor(shape: shape, scalars: scalars)
             entries.append((name, off[0]))
@@ -105,7 +111,7 @@ public struct SafeTensors {
         // Tensors must not share bytes: overlapping data_offsets mean a corrupt or crafted header.
         spans.sort { $0.1 < $1.1 || ($0.1 == $1.1 && $0.2 < $1.2) }
         for i in spans.indices.dropFirst() where spans[i].1 < spans[i - 1].2 {
-            throw WeightsError(file: file, "tensors '\(spans[i - 1].0)' \([spans[i - 1].1, spans[i - 1].2]) and '\(spans[i].0)' \([spans[i].1, spans[i].2]) have overlapping data_offsets")
+            throw WeightsError(file: file, "tensors '\(Limits.quoted(spans[i - 1].0))' \([spans[i - 1].1, spans[i - 1].2]) and '\(Limits.quoted(spans[i].0))' \([spans[i].1, spans[i].2]) have overlapping data_offsets")
         }
         names = entries.sorted { $0.1 < $1.1 || ($0.1 == $1.1 && $0.0 < $1.0) }.map(\.0)
     }

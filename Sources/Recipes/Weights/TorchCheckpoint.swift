@@ -109,7 +109,14 @@ public struct TorchCheckpoint {
                 let (l, o3) = last.addingReportingOverflow(d); last = l; overflow = overflow || o2 || o3
             }
         }
-        guard !overflow else { throw err("size \(ref.shape) / stride \(ref.strides) overflow") }
+        guard !overflow, count <= Limits.maxTensorElements else {
+            throw err("size \(Limits.quoted("\(ref.shape)")) has more than Limits.maxTensorElements = \(Limits.maxTensorElements) elements")
+        }
+        // Each element comes from the file: a view that repeats storage elements (stride 0, as
+        // expand() makes) could otherwise ask for far more memory than the file holds.
+        guard count <= s.count else {
+            throw err("view of \(count) elements is larger than its storage '\(s.key)' of \(s.count) (an expand()ed tensor? save tensor.contiguous())")
+        }
         if count > 0 && last >= s.count {
             throw err("view out of bounds: offset \(ref.offset), size \(ref.shape), stride \(ref.strides) reaches element \(last), storage '\(s.key)' has \(s.count)")
         }

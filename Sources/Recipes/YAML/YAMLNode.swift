@@ -85,7 +85,7 @@ public struct YAMLNode: Sendable, CustomStringConvertible {
 
     /// An error located at this node, prefixed with its key path.
     public func error(_ message: String) -> YAMLError {
-        YAMLError(file: file, mark: mark, path.isEmpty ? message : "key '\(path)': \(message)")
+        YAMLError(file: file, mark: mark, path.isEmpty ? message : "key '\(Limits.quoted(path))': \(message)")
     }
 
     func expected(_ what: String) -> YAMLError { error("expected \(what), found \(kindDescription)") }
@@ -189,6 +189,20 @@ public struct YAMLNode: Sendable, CustomStringConvertible {
     public func double(at key: String, default d: Double) throws -> Double { try optional(key)?.double ?? d }
     public func bool(at key: String, default d: Bool) throws -> Bool { try optional(key)?.bool ?? d }
 
+    /// An optional integer setting that must lie in `range` (sizes and counts get a maximum, so a
+    /// typo cannot ask for terabytes); the error names the key, the range and the value.
+    ///
+    /// ```swift
+    /// let size = try config.int(at: "size", default: 224, in: 8...2048)
+    /// ```
+    public func int(at key: String, default d: Int, in range: ClosedRange<Int>) throws -> Int {
+        let v = try int(at: key, default: d)
+        guard range.contains(v) else {
+            throw (try optional(key) ?? self).error("\(key) must be in \(range.lowerBound)...\(range.upperBound), got \(v)")
+        }
+        return v
+    }
+
     /// The value for `key` unless it is absent or null.
     public func optional(_ key: String) throws -> YAMLNode? {
         guard let v = try value(at: key), !v.isNull else { return nil }
@@ -206,10 +220,10 @@ public struct YAMLNode: Sendable, CustomStringConvertible {
         for (k, _) in pairs {
             let name = try k.string
             guard !allowed.contains(name) else { continue }
-            var msg = "unknown key '\(name)'"
+            var msg = "unknown key '\(Limits.quoted(name))'"
             if let near = nearestName(to: name, candidates: allowed) { msg += "; did you mean '\(near)'?" }
             else { msg += " (allowed: \(allowed.joined(separator: ", ")))" }
-            throw YAMLError(file: k.file, mark: k.mark, path.isEmpty ? msg : "key '\(path)': \(msg)")
+            throw YAMLError(file: k.file, mark: k.mark, path.isEmpty ? msg : "key '\(Limits.quoted(path))': \(msg)")
         }
     }
 
@@ -286,7 +300,7 @@ public func nearestName(to name: String, candidates: [String]) -> String? {
     let n = name.unicodeScalars.count
     let limit = min(n <= 3 ? 1 : (n <= 8 ? 2 : 3), n - 1)
     var best: (String, Int)? = nil
-    for c in candidates where c != name {
+    for c in candidates where c != name && abs(c.unicodeScalars.count - n) <= limit {   // cheap bound first
         let d = editDistance(name.lowercased(), c.lowercased())
         if d <= limit, best == nil || d < best!.1 { best = (c, d) }
     }

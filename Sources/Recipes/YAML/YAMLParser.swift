@@ -3,7 +3,9 @@
 // libyaml tokenises and checks the syntax; we compose its events into a tree with a stack.
 // Composition rules of our own: one document per file, mapping keys are scalars and unique,
 // aliases (*name) resolve to a copy of the anchored node (&name). Expansion is capped so an
-// alias bomb is an error, not an out-of-memory. YAML 1.1 merge keys (`<<`) are plain keys.
+// alias bomb is an error, not an out-of-memory; nesting depth and node count are capped as the
+// events stream in (Limits.maxYAMLDepth, Limits.maxYAMLNodes), before a huge tree is built.
+// YAML 1.1 merge keys (`<<`) are plain keys.
 import Foundation
 import CYAML
 
@@ -97,6 +99,8 @@ struct Composer {
     var root: YAMLNode? = nil
     var documents = 0
     var expanded = 0
+    /// Nodes started so far (scalars, aliases, sequences, mappings), checked against Limits.maxYAMLNodes.
+    var nodes = 0
 
     init(file: String) { self.file = file }
 
@@ -118,6 +122,17 @@ struct Composer {
     mutating func handle(_ e: inout yaml_event_t) throws {
         let mark = YAMLMark(line: Int(e.start_mark.line) + 1, column: Int(e.start_mark.column) + 1)
         switch e.type {
+        case YAML_SCALAR_EVENT, YAML_ALIAS_EVENT, YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+            nodes += 1
+            if nodes > Limits.maxYAMLNodes {
+                throw YAMLError(file: file, mark: mark, "more than Limits.maxYAMLNodes = \(Limits.maxYAMLNodes) YAML nodes")
+            }
+            if e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT, stack.count >= Limits.maxYAMLDepth {
+                throw YAMLError(file: file, mark: mark, "YAML nested deeper than Limits.maxYAMLDepth = \(Limits.maxYAMLDepth) levels")
+            }
+        default: break
+        }
+        switch e.type {
         case YAML_DOCUMENT_START_EVENT:
             documents += 1
             if documents > 1 { throw YAMLError(file: file, mark: mark, "expected a single YAML document, found a second one ('---')") }
@@ -137,7 +152,7 @@ struct Composer {
         case YAML_ALIAS_EVENT:
             let name = Composer.string(e.data.alias.anchor) ?? ""
             guard let target = anchors[name] else {
-                throw YAMLError(file: file, mark: mark, "unknown alias '*\(name)' (no anchor '&\(name)' before it)")
+                throw YAMLError(file: file, mark: mark, "unknown alias '*\(Limits.quoted(name))' (no anchor '&\(Limits.quoted(name))' before it)")
             }
             var copy = target
             try repath(&copy, to: childPath(), at: mark)
@@ -168,8 +183,8 @@ struct Composer {
                 throw YAMLError(file: file, mark: node.mark, "mapping keys must be scalars, found \(node.kindDescription)")
             }
             if let first = stack[i].keyMarks[k] {
-                let inMap = stack[i].path.isEmpty ? "" : " in '\(stack[i].path)'"
-                throw YAMLError(file: file, mark: node.mark, "duplicate key '\(k)'\(inMap) (first defined at line \(first.line), column \(first.column))")
+                let inMap = stack[i].path.isEmpty ? "" : " in '\(Limits.quoted(stack[i].path))'"
+                throw YAMLError(file: file, mark: node.mark, "duplicate key '\(Limits.quoted(k))'\(inMap) (first defined at line \(first.line), column \(first.column))")
             }
             stack[i].keyMarks[k] = node.mark
             stack[i].pendingKey = node
@@ -182,6 +197,10 @@ struct Composer {
     /// Gives an alias copy the key paths of where it is used, counting expanded nodes.
     mutating func repath(_ n: inout YAMLNode, to path: String, at mark: YAMLMark) throws {
         expanded += 1
+        nodes += 1
+        if nodes > Limits.maxYAMLNodes {
+            throw YAMLError(file: file, mark: mark, "more than Limits.maxYAMLNodes = \(Limits.maxYAMLNodes) YAML nodes (aliases included)")
+        }
         if expanded > YAMLParser.maxAliasExpansion {
             throw YAMLError(file: file, mark: mark, "aliases expand to more than \(YAMLParser.maxAliasExpansion) nodes (alias bomb?)")
         }
