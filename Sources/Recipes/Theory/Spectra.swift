@@ -174,6 +174,8 @@ public struct MemorisationSpectrum: Sendable {
     /// kernel a trace-n Gram with one "mean" direction can have.
     public var bulkDeviation: Double { PathKernel.bulkDeviationFromOne(measured) }
     public var idealBulkDeviation: Double { PathKernel.bulkDeviationFromOne(ideal) }
+    /// Median measured eigenvalue (the middle of the e.c.d.f.; ideally 1 - mu^(d-1), just below 1).
+    public var median: Double { measured.isEmpty ? 0 : measured[(measured.count - 1) / 2] }
     /// Smallest measured eigenvalue (how well the kernel can fit arbitrary labels).
     public var smallest: Double { measured.first ?? 0 }
     /// Sup distance between the measured and the ideal e.c.d.f.
