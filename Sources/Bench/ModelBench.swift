@@ -20,7 +20,7 @@ import Foundation
 import SIMDCore
 import Recipes
 
-let pullbackArchitectures = ["resnet50", "vgg11_bn", "densenet121"]
+let pullbackArchitectures = ImageNetArchitecture.names
 
 func peakRSSMegabytes() -> Double {
     var u = rusage()

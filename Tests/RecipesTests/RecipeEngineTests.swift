@@ -269,10 +269,13 @@ final class RecipeEngineTests: XCTestCase {
           - step: load_data
             id: test
             with: {dataset: mnist5k, split: test}
+          - step: load_model
+            id: net
+            with: {architecture: resnet50, weights: synthetic}
           - step: explain
             id: maps
             with:
-              model: test
+              model: net
               data: test
               methods: [gradient, {method: excitation_pullback, temperature: 0.5, label: soft}]
         """, name: "labels")

@@ -13,6 +13,23 @@
 import Foundation
 import SIMDCore
 
+/// The explanation methods a recipe can name (one per case of `ExplanationMethod`).
+enum MethodName: String, CaseIterable {
+    case gradient
+    case excitationPullback = "excitation_pullback"
+    case inputXGradient = "input_x_gradient"
+    case smoothgrad
+    case integratedGradients = "integrated_gradients"
+}
+
+/// The backward gate of every ReLU under an excitation pullback.
+enum ExcitationGate: String, RecipeName {
+    case hard
+    case sigmoid
+    case normalCDF = "normal_cdf"
+    static let what = "gate"
+}
+
 /// A model whose logits can be pulled back to its input under a gate policy.
 public protocol Classifier {
     /// Logits [N, classes] for x [N, C, H, W]; every ReLU / max-pool takes its backward gate from `policy`.
@@ -74,46 +91,48 @@ public indirect enum ExplanationMethod: Sendable, CustomStringConvertible {
     }
 
     static func named(_ name: String, node: YAMLNode, seed: UInt64) throws -> ExplanationMethod {
-        let isMap: Bool = { if case .mapping = node.kind { return true }; return false }()
-        func opt(_ k: String) throws -> YAMLNode? { isMap ? try node.optional(k) : nil }
-        func base() throws -> ExplanationMethod { try opt("base").map { try parse($0, seed: seed) } ?? .gradient }
-        let allowed: [String]
-        let method: ExplanationMethod
-        switch name {
-        case "gradient":
-            allowed = ["method"]; method = .gradient
-        case "excitation_pullback":
-            allowed = ["method", "gate", "temperature", "soft_pool", "detach_pool_weights", "hard_layers"]
-            let t = Float(try opt("temperature")?.double ?? 0.3)
-            guard t > 0 else { throw node.error("temperature must be positive, got \(t)") }
-            var policy: GatePolicy
-            do {
-                policy = try GatePolicy.excitation(temperature: t, gate: try opt("gate")?.string ?? "sigmoid",
-                                                   softPool: try opt("soft_pool")?.bool ?? true,
-                                                   detachPoolWeights: try opt("detach_pool_weights")?.bool ?? false)
-            } catch let e as EngineError { throw node.error(e.message) }
-            for l in try opt("hard_layers")?.array ?? [] { policy.reluOverrides[try l.string] = .hard }
-            method = .excitationPullback(policy)
-        case "input_x_gradient":
-            allowed = ["method", "base"]; method = .inputXGradient(try base())
-        case "smoothgrad":
-            allowed = ["method", "base", "samples", "sigma", "seed"]
-            let n = try opt("samples")?.int ?? 16
-            guard n >= 1 else { throw node.error("samples must be at least 1, got \(n)") }
-            method = .smoothGrad(try base(), samples: n, sigma: Float(try opt("sigma")?.double ?? 0.15),
-                                 seed: UInt64(try opt("seed")?.int ?? Int(truncatingIfNeeded: seed)))
-        case "integrated_gradients":
-            allowed = ["method", "base", "baseline", "steps"]
-            let m = try opt("steps")?.int ?? 32
-            guard m >= 1 else { throw node.error("steps must be at least 1, got \(m)") }
-            method = .integratedGradients(try base(), baseline: Float(try opt("baseline")?.double ?? 0), steps: m)
-        default:
+        guard let kind = MethodName(rawValue: name) else {
             var msg = "unknown explanation method '\(name)'"
             if name.replacingOccurrences(of: "-", with: "_").lowercased().hasPrefix("excitation_backprop") {
                 msg += " — that is Zennit's excitation backprop (Zhang et al. 2016), a different method; paper A's method is 'excitation_pullback'"
             } else if let near = nearestName(to: name, candidates: names) { msg += "; did you mean '\(near)'?" }
             msg += " (methods: \(names.joined(separator: ", ")))"
             throw node.error(msg)
+        }
+        let isMap: Bool = { if case .mapping = node.kind { return true }; return false }()
+        func opt(_ k: String) throws -> YAMLNode? { isMap ? try node.optional(k) : nil }
+        func base() throws -> ExplanationMethod { try opt("base").map { try parse($0, seed: seed) } ?? .gradient }
+        let allowed: [String]
+        let method: ExplanationMethod
+        switch kind {
+        case .gradient:
+            allowed = ["method"]; method = .gradient
+        case .excitationPullback:
+            allowed = ["method", "gate", "temperature", "soft_pool", "detach_pool_weights", "hard_layers"]
+            let t = Float(try opt("temperature")?.double ?? 0.3)
+            guard t > 0 else { throw node.error("temperature must be positive, got \(t)") }
+            var policy: GatePolicy
+            do {
+                let gate = try opt("gate").map { try ExcitationGate.parse($0) } ?? .sigmoid
+                policy = try GatePolicy.excitation(temperature: t, gate: gate.rawValue,
+                                                   softPool: try opt("soft_pool")?.bool ?? true,
+                                                   detachPoolWeights: try opt("detach_pool_weights")?.bool ?? false)
+            } catch let e as EngineError { throw node.error(e.message) }
+            for l in try opt("hard_layers")?.array ?? [] { policy.reluOverrides[try l.string] = .hard }
+            method = .excitationPullback(policy)
+        case .inputXGradient:
+            allowed = ["method", "base"]; method = .inputXGradient(try base())
+        case .smoothgrad:
+            allowed = ["method", "base", "samples", "sigma", "seed"]
+            let n = try opt("samples")?.int ?? 16
+            guard n >= 1 else { throw node.error("samples must be at least 1, got \(n)") }
+            method = .smoothGrad(try base(), samples: n, sigma: Float(try opt("sigma")?.double ?? 0.15),
+                                 seed: UInt64(try opt("seed")?.int ?? Int(truncatingIfNeeded: seed)))
+        case .integratedGradients:
+            allowed = ["method", "base", "baseline", "steps"]
+            let m = try opt("steps")?.int ?? 32
+            guard m >= 1 else { throw node.error("steps must be at least 1, got \(m)") }
+            method = .integratedGradients(try base(), baseline: Float(try opt("baseline")?.double ?? 0), steps: m)
         }
         // `label` names the method in grids and metrics (e.g. "normal_cdf T=0.6").
         if isMap { try node.checkKeys(allowed: allowed + ["label"]) }

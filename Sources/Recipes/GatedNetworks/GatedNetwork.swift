@@ -53,7 +53,7 @@ public enum GateKind: Equatable, Sendable, CustomStringConvertible {
 
 /// What the value network sees: the same input as the feature network (DGN(x, x)) or a constant
 /// one tensor shaped like it (DGN(x, 1)).
-public enum ValueInput: String, Sendable {
+public enum ValueInput: String, Sendable, CaseIterable {
     case same
     case ones
 }

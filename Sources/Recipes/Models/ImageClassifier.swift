@@ -182,14 +182,20 @@ struct Forward {
 /// var net = try ImageNetModels.make("densenet121")
 /// ```
 public enum ImageNetModels {
-    public static let names = ["resnet50", "vgg11_bn", "densenet121"]
+    public static var names: [String] { ImageNetArchitecture.names }
 
     public static func make(_ name: String, classes: Int = 1000) throws -> any ImageClassifier {
-        switch name {
-        case "resnet50": return ResNet.resnet50(classes: classes)
-        case "vgg11_bn": return VGG.vgg11BN(classes: classes)
-        case "densenet121": return DenseNet.densenet121(classes: classes)
-        default: throw ModelError(model: name, "unknown architecture; known: \(names.joined(separator: ", "))")
+        guard let a = ImageNetArchitecture(rawValue: name) else {
+            throw ModelError(model: name, "unknown architecture; known: \(names.joined(separator: ", "))")
+        }
+        return make(a, classes: classes)
+    }
+
+    public static func make(_ a: ImageNetArchitecture, classes: Int = 1000) -> any ImageClassifier {
+        switch a {
+        case .resnet50: return ResNet.resnet50(classes: classes)
+        case .vgg11BN: return VGG.vgg11BN(classes: classes)
+        case .densenet121: return DenseNet.densenet121(classes: classes)
         }
     }
 }

@@ -26,11 +26,13 @@ public enum SyntheticWeights {
 
     /// The recipes of the golden script, by torchvision constructor name.
     public static func recipe(for model: String) throws -> Recipe {
-        switch model {
-        case "resnet50": return Recipe(gamma: (0.5, 1.0), lastLinear: "fc.weight")
-        case "vgg11_bn": return Recipe(gamma: (0.8, 1.2), lastLinear: "classifier.6.weight")
-        case "densenet121": return Recipe(gamma: (1.0, 1.25), lastLinear: "classifier.weight")
-        default: throw ModelError(model: model, "no synthetic weight recipe; known: resnet50, vgg11_bn, densenet121")
+        guard let architecture = ImageNetArchitecture(rawValue: model) else {
+            throw ModelError(model: model, "no synthetic weight recipe; known: \(ImageNetArchitecture.names.joined(separator: ", "))")
+        }
+        switch architecture {
+        case .resnet50: return Recipe(gamma: (0.5, 1.0), lastLinear: "fc.weight")
+        case .vgg11BN: return Recipe(gamma: (0.8, 1.2), lastLinear: "classifier.6.weight")
+        case .densenet121: return Recipe(gamma: (1.0, 1.25), lastLinear: "classifier.weight")
         }
     }
 

@@ -87,7 +87,7 @@ public struct Recipe: Sendable {
                         if let near = nearestName(to: pk, candidates: specs.map(\.name)) { msg += "; did you mean '\(near)'?" }
                         throw pv.error(msg)
                     }
-                    // Type and range are checked for every variant now, not only the one a run selects.
+                    // Type and range are checked for every variant when the recipe loads, not only for the one a run selects.
                     try spec.check(try RecipeParameter.convert(pv, to: spec.type, name: pk), at: pv)
                 }
                 vars[k] = entries

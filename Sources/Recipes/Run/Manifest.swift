@@ -1,6 +1,6 @@
 // MARK: - Manifest
 //
-// Enough to reproduce or audit a run: which code (git commit, dirty flag), which toolchain and C
+// Enough to reproduce or audit a run: which code (git commit, dirty flag, executable fingerprint), which toolchain and C
 // libraries, which parameters and seed, which input files (SHA-256), how long each step took.
 import Foundation
 import CPNG
@@ -18,6 +18,10 @@ public struct Manifest {
     var steps: [StepTiming] = []
     var wallSeconds: Double = 0
     var verification = "not run"
+    /// The code fingerprint that is part of every step's cache key.
+    var code = ""
+    /// The files this run put in the run directory (top-level names).
+    var artifacts: [String] = []
 
     init(recipe: Recipe, parameters: ResolvedParameters, settings: RunSettings) {
         self.recipe = recipe; self.parameters = parameters; self.settings = settings
@@ -79,6 +83,8 @@ public struct Manifest {
                                   "cached": $0.cached, "hash": $0.hash] as [String: Any] },
             "wall_seconds": (wallSeconds * 1000).rounded() / 1000,
             "verification": verification,
+            "code": code,
+            "artifacts": artifacts,
         ]
         return try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
     }

@@ -7,11 +7,20 @@
 // Run directory (default runs/<recipe>):
 //   recipe.yaml          a copy of the recipe as run
 //   resolved.txt         parameters after variant, --seed and --set
-//   manifest.json        git commit + dirty flag, toolchain and C library versions, seed,
-//                        SHA-256 of every input file, wall time per step
+//   manifest.json        git commit + dirty flag, code fingerprint, toolchain and C library
+//                        versions, seed, SHA-256 of every input file, wall time per step, and
+//                        the list of artifacts below (so the next run can remove stale ones)
 //   metrics.json         every recorded number
 //   report.md, report.html, *.png, *.svg, *.csv
-//   cache/<step>-<hash>/ outputs of cached steps, keyed by the content hash of their inputs
+//   cache/<step>-<hash>/ outputs of cached steps
+//
+// A run writes into a fresh `.incomplete-<uuid>/` inside the run directory and moves its
+// artifacts into place only when it succeeds (see `publish`).
+//
+// Cache key of a step: the key layout version, the code fingerprint (the running executable's
+// SHA-256), the step kind, its resolved config, the seed, and for each step it depends on, that
+// step's key plus the SHA-256 of every file it read (data, weights, images). A cached step's
+// entry also lists the files the step itself read; a changed one makes the entry stale.
 import Foundation
 import SIMDCore
 
@@ -23,8 +32,8 @@ public struct RunResult: Sendable {
 }
 
 public enum RecipeEngine {
-    /// Bumped when a change invalidates cached step outputs.
-    static let cacheVersion = "1"
+    /// Version of the cache key's layout (the code itself is covered by the code fingerprint).
+    static let cacheVersion = "2"
 
     // MARK: Planning
 
@@ -37,23 +46,34 @@ public enum RecipeEngine {
     static func plan(_ settings: RunSettings) throws -> Plan {
         let recipe = try Recipe.load(URL(fileURLWithPath: settings.recipePath))
         let params = try recipe.resolve(overrides: settings.overrides, seed: settings.seed)
-        // `${name}` in prose: an unknown name is an error now, not after the steps before it ran.
+        // `${name}` in prose: an unknown name is an error before any step runs, not after the steps before it.
         for (i, cell) in recipe.cells.enumerated() {
             guard case .markdown(let md) = cell else { continue }
             do { _ = try params.interpolate(md) } catch let e as RecipeError {
                 throw RecipeError("\(recipe.file): cell \(i + 1) (markdown): \(e.message)")
             }
         }
+        // Every input must name an earlier step that produces the type the input needs.
         var steps: [String: RecipeStep] = [:]
-        var seen: Set<String> = []
+        var earlier: [String] = []
+        var produced: [String: StepValueType?] = [:]
         for case .step(let cell) in recipe.cells {
             let step = try StepRegistry.make(cell, params: params)
-            for d in step.dependencies where !seen.contains(d) {
-                var msg = "step '\(cell.id)' depends on '\(d)', which is not an earlier step"
-                if let near = nearestName(to: d, candidates: Array(seen)) { msg += "; did you mean '\(near)'?" }
-                throw cell.node.error(msg)
+            for input in step.inputs {
+                guard let made = produced[input.step] else {
+                    var msg = "step '\(cell.id)' depends on '\(input.step)', which is not an earlier step"
+                    if let near = nearestName(to: input.step, candidates: earlier) { msg += "; did you mean '\(near)'?" }
+                    throw cell.node.error(msg)
+                }
+                guard let type = made else {
+                    throw input.node.error("step '\(input.step)' produces nothing for later steps; `\(input.key)` needs a \(input.type)")
+                }
+                guard type == input.type else {
+                    throw input.node.error("step '\(input.step)' produced \(type), not \(input.type)")
+                }
             }
-            seen.insert(cell.id)
+            earlier.append(cell.id)
+            produced.updateValue(step.output, forKey: cell.id)
             steps[cell.id] = step
         }
         return Plan(recipe: recipe, parameters: params, steps: steps)
@@ -83,18 +103,22 @@ public enum RecipeEngine {
                              summary: try resolvedDescription(settings) + "\n(dry run: nothing was executed)")
         }
         try prepareDirectory(dir)
-        let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: dir)
+        let staging = try makeStaging(in: dir)
+        defer { try? FileManager.default.removeItem(at: staging) }
+        let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: staging)
         var manifest = Manifest(recipe: recipe, parameters: plan.parameters, settings: settings)
         manifest.recordInput(URL(fileURLWithPath: recipe.file))
-        // The recipe as run; written with the report at the end, so a run that fails part way
-        // leaves the previous run's recipe.yaml / resolved.txt beside its report.
         let recipeBytes = try Data(contentsOf: URL(fileURLWithPath: recipe.file))
+        let code = settings.codeFingerprint ?? CodeFingerprint.executable
+        manifest.code = code
 
         let narrate = ctx.narrator
         narrate.say("▶ \(recipe.title)  [\(recipe.name)]  → \(dir.path)")
         if !recipe.summary.isEmpty { ctx.markdown(recipe.summary) }
 
-        var hashes: [String: String] = [:]
+        // What each step's outputs depend on: its cache key and the files it read. Downstream
+        // keys include these, so a changed data file or image reaches every step that uses it.
+        var results: [String: String] = [:]
         let started = Date()
         let body = {
             for cell in recipe.cells {
@@ -105,29 +129,39 @@ public enum RecipeEngine {
                     let type = Swift.type(of: step)
                     ctx.currentStep = c.id
                     if let t = c.title { ctx.add(.heading(t, level: 2)) }
-                    // Content hash: step kind, its resolved config, the hashes of what it reads, the seed.
                     var h = SHA256()
-                    h.update(Data("\(cacheVersion)|\(c.kind)|\(canonical(try plan.parameters.substitute(c.config)))|seed=\(ctx.seed)".utf8))
-                    for d in step.dependencies { h.update(Data("|\(d)=\(hashes[d] ?? "")".utf8)) }
+                    h.update(Data("\(cacheVersion)|code=\(code)|\(c.kind)|\(canonical(try plan.parameters.substitute(c.config)))|seed=\(ctx.seed)".utf8))
+                    for d in step.dependencies { h.update(Data("|\(d)=\(results[d] ?? "")".utf8)) }
                     let hash = h.finalizeHex()
-                    hashes[c.id] = hash
                     ctx.cacheDirectory = nil; ctx.cacheHit = false
                     if type.cached {
                         let cdir = dir.appendingPathComponent("cache/\(c.id)-\(hash.prefix(16))")
                         if settings.force { try? FileManager.default.removeItem(at: cdir) }
-                        ctx.cacheHit = FileManager.default.fileExists(atPath: cdir.appendingPathComponent("complete").path)
+                        ctx.cacheHit = try isComplete(cdir, ctx)
+                        if !ctx.cacheHit { try? FileManager.default.removeItem(at: cdir) }
                         try FileManager.default.createDirectory(at: cdir, withIntermediateDirectories: true)
                         ctx.cacheDirectory = cdir
                     }
                     narrate.say("• \(c.id) (\(c.kind))\(ctx.cacheHit ? " — cached" : "")")
                     let t0 = Date()
-                    do { try step.run(ctx) } catch {
+                    do {
+                        try step.run(ctx)
+                        guard ctx.outputType(of: c.id) == step.output else {
+                            throw RecipeError("stored \(ctx.outputType(of: c.id).map { "\($0)" } ?? "nothing"), but declares \(step.output.map { "\($0)" } ?? "nothing")")
+                        }
+                    } catch {
                         throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error,
                                           cacheEntry: ctx.cacheHit ? ctx.cacheDirectory?.path : nil)
                     }
+                    let read = (ctx.stepInputs[c.id] ?? []).sorted { $0.path < $1.path }
                     if let cdir = ctx.cacheDirectory, !ctx.cacheHit {
-                        try AtomicFile.write("\(hash)\n", to: cdir.appendingPathComponent("complete"))
+                        let lines = [hash] + read.map { "\($0.sha256)  \($0.path)" }
+                        try AtomicFile.write(lines.joined(separator: "\n") + "\n", to: cdir.appendingPathComponent("complete"))
                     }
+                    var r = SHA256()
+                    r.update(Data(hash.utf8))
+                    for f in read { r.update(Data("|\(f.path)=\(f.sha256)".utf8)) }
+                    results[c.id] = r.finalizeHex()
                     manifest.steps.append(.init(id: c.id, kind: c.kind, seconds: Date().timeIntervalSince(t0),
                                                 cached: ctx.cacheHit, hash: hash))
                 }
@@ -165,13 +199,15 @@ public enum RecipeEngine {
                 verifyLines.append("required claim does not hold: \(claim)")
             }
         }
-        try AtomicFile.write(recipeBytes, to: dir.appendingPathComponent("recipe.yaml"))
+        try AtomicFile.write(recipeBytes, to: staging.appendingPathComponent("recipe.yaml"))
         try ctx.write(plan.parameters.lines.joined(separator: "\n") + "\n", to: "resolved.txt")
         try writeMetrics(ctx)
         manifest.verification = (verify || updateGoldens) ? (passed ? "passed" : "failed") : "not run"
-        try AtomicFile.write(try manifest.json(), to: dir.appendingPathComponent("manifest.json"))
-        let (_, html) = try ctx.report.write(to: dir)
-        narrate.say("✓ report: \(html.path)")
+        _ = try ctx.report.write(to: staging)
+        manifest.artifacts = (try FileManager.default.contentsOfDirectory(atPath: staging.path) + ["manifest.json"]).sorted()
+        try AtomicFile.write(try manifest.json(), to: staging.appendingPathComponent("manifest.json"))
+        try publish(staging, into: dir)
+        narrate.say("✓ report: \(dir.appendingPathComponent("report.html").path)")
 
         var summary = ["run: \(dir.path)", "report: \(dir.appendingPathComponent("report.html").path)"]
         summary += ctx.metrics.map { "metric \($0.name) = \(formatMetric($0.value))" }
@@ -179,6 +215,70 @@ public enum RecipeEngine {
         summary += verifyLines
         if verify || updateGoldens { summary.append(updateGoldens ? "goldens: updated" : (passed ? "verify: passed" : "verify: FAILED")) }
         return RunResult(directory: dir, verificationPassed: passed, summary: summary.joined(separator: "\n"))
+    }
+
+    // MARK: Cache entries
+
+    /// Whether the cache entry `cdir` is complete and every file the step read when it filled the
+    /// entry still has the content it had then (the `complete` marker lists them as
+    /// `<sha256>  <path>` after the key). Those files count as read by the current step.
+    static func isComplete(_ cdir: URL, _ ctx: RunContext) throws -> Bool {
+        guard let data = FileManager.default.contents(atPath: cdir.appendingPathComponent("complete").path) else { return false }
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n").dropFirst() {
+            let parts = line.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2 else { return false }
+            let path = parts[1].trimmingCharacters(in: .whitespaces)
+            if ctx.input(URL(fileURLWithPath: path)).sha256 != parts[0] { return false }
+        }
+        return true
+    }
+
+    // MARK: The run directory
+
+    /// Prefix of the directory a run writes into before it succeeds.
+    static let stagingPrefix = ".incomplete-"
+
+    /// A fresh directory inside `dir` for this run's artifacts. Leftovers of runs that were killed
+    /// are removed first: a run directory serves one run at a time.
+    static func makeStaging(in dir: URL) throws -> URL {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] where name.hasPrefix(stagingPrefix) {
+            try? fm.removeItem(at: dir.appendingPathComponent(name))
+        }
+        let staging = dir.appendingPathComponent(stagingPrefix + UUID().uuidString)
+        do { try fm.createDirectory(at: staging, withIntermediateDirectories: false) } catch {
+            throw RecipeError("cannot create \(staging.path): \(error.localizedDescription) (choose another run directory with --out)")
+        }
+        return staging
+    }
+
+    /// Moves a finished run's artifacts from `staging` into `dir`, and removes the artifacts the
+    /// previous run listed in its manifest that this run did not write again: the run directory
+    /// then holds exactly one run's results (beside `cache/`), never a figure left over from a
+    /// run with other settings. A run that fails never gets here, so the previous run stays whole.
+    static func publish(_ staging: URL, into dir: URL) throws {
+        let fm = FileManager.default
+        let produced = try fm.contentsOfDirectory(atPath: staging.path).sorted()
+        for name in previousArtifacts(in: dir) where !produced.contains(name) {
+            try? fm.removeItem(at: dir.appendingPathComponent(name))
+        }
+        // The manifest last: it names what is in place.
+        for name in produced.filter({ $0 != "manifest.json" }) + produced.filter({ $0 == "manifest.json" }) {
+            let from = staging.appendingPathComponent(name), to = dir.appendingPathComponent(name)
+            if rename(from.path, to.path) != 0 {
+                try? fm.removeItem(at: to)
+                try fm.moveItem(at: from, to: to)
+            }
+        }
+    }
+
+    /// The artifacts the previous run in `dir` listed in its manifest (plain names only: never
+    /// `cache`, a path, or anything the manifest did not name).
+    static func previousArtifacts(in dir: URL) -> [String] {
+        guard let data = FileManager.default.contents(atPath: dir.appendingPathComponent("manifest.json").path),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let names = obj["artifacts"] as? [String] else { return [] }
+        return names.filter { !$0.isEmpty && !$0.contains("/") && $0 != "." && $0 != ".." && $0 != "cache" && !$0.hasPrefix(stagingPrefix) }
     }
 
     // MARK: Helpers

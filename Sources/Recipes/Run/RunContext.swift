@@ -10,7 +10,8 @@ public final class RunContext {
     public let recipe: Recipe
     public let parameters: ResolvedParameters
     public let settings: RunSettings
-    /// The run directory; every artifact is written inside it.
+    /// Where this run writes its artifacts: a fresh directory inside the run directory, moved into
+    /// place only when the run succeeds (see RecipeEngine.publish).
     public let directory: URL
     /// Per-step cache directory, when the step is cached (content-addressed; see RecipeEngine).
     public internal(set) var cacheDirectory: URL?
@@ -30,8 +31,11 @@ public final class RunContext {
 
     /// Every file a step read (data, weights, images), with its SHA-256, for the manifest.
     public private(set) var inputFiles: [Manifest.Input] = []
+    /// The files each step read, by step id: they are part of what its outputs depend on, so they
+    /// enter the cache key of every step downstream (see RecipeEngine).
+    private(set) var stepInputs: [String: [Manifest.Input]] = [:]
 
-    private var outputs: [String: Any] = [:]
+    private var outputs: [String: StepValue] = [:]
     var currentStep = ""
 
     init(recipe: Recipe, parameters: ResolvedParameters, settings: RunSettings, directory: URL) {
@@ -49,27 +53,58 @@ public final class RunContext {
 
     // MARK: Step outputs
 
-    public func store(_ value: Any, as id: String) { outputs[id] = value }
+    /// Stores the current step's output for later steps.
+    public func store(_ value: StepValue) { outputs[currentStep] = value }
 
-    /// The output of step `id`, which must be of type `T`.
-    public func output<T>(_ id: String, as type: T.Type, for key: String) throws -> T {
-        guard let v = outputs[id] else {
-            let known = outputs.keys.sorted()
-            var msg = "step '\(currentStep)': key '\(key)' refers to step '\(id)', which has not run"
-            if let near = nearestName(to: id, candidates: known) { msg += "; did you mean '\(near)'?" }
-            throw RecipeError(msg)
-        }
-        guard let t = v as? T else {
-            throw RecipeError("step '\(currentStep)': key '\(key)' refers to step '\(id)', which produced \(Swift.type(of: v)), not \(T.self)")
-        }
-        return t
+    /// The type of what step `id` stored, if anything.
+    public func outputType(of id: String) -> StepValueType? { outputs[id]?.type }
+
+    // Inputs were matched to outputs when the recipe was validated; the errors below guard that.
+
+    public func dataset(_ input: StepInput) throws -> Dataset {
+        guard case .dataset(let d) = try value(input) else { throw mismatch(input) }
+        return d
     }
 
-    /// Records that a step read `url` (hashed once per path).
+    public func classifier(_ input: StepInput) throws -> Classifier {
+        guard case .classifier(let c) = try value(input) else { throw mismatch(input) }
+        return c
+    }
+
+    public func gatedNetwork(_ input: StepInput) throws -> GatedNetwork {
+        guard case .gatedNetwork(let g) = try value(input) else { throw mismatch(input) }
+        return g
+    }
+
+    private func value(_ input: StepInput) throws -> StepValue {
+        guard let v = outputs[input.step] else {
+            throw input.node.error("step '\(input.step)' has stored nothing for `\(input.key)` to read")
+        }
+        return v
+    }
+
+    private func mismatch(_ input: StepInput) -> Error {
+        input.node.error("step '\(input.step)' produced \(outputs[input.step]?.type.description ?? "nothing"), not \(input.type)")
+    }
+
+    /// Records that the current step read `url`: its SHA-256 (computed once per path and run)
+    /// goes into the manifest and into the cache keys of the steps that use this step's outputs.
     public func recordInput(_ url: URL) {
-        guard !inputFiles.contains(where: { $0.path == url.path }) else { return }
-        let hash = (try? SHA256.hexDigest(ofFile: url)) ?? "unreadable"
-        inputFiles.append(.init(path: url.path, sha256: hash))
+        _ = input(url)
+    }
+
+    /// The recorded SHA-256 of `url`, hashing it on first use, and noting that the current step read it.
+    @discardableResult
+    func input(_ url: URL) -> Manifest.Input {
+        let entry: Manifest.Input
+        if let known = inputFiles.first(where: { $0.path == url.path }) { entry = known } else {
+            entry = .init(path: url.path, sha256: (try? SHA256.hexDigest(ofFile: url)) ?? "unreadable")
+            inputFiles.append(entry)
+        }
+        if !(stepInputs[currentStep]?.contains { $0.path == entry.path } ?? false) {
+            stepInputs[currentStep, default: []].append(entry)
+        }
+        return entry
     }
 
     // MARK: Report and artifacts

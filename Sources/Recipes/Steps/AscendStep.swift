@@ -23,13 +23,24 @@
 import Foundation
 import SIMDCore
 
+/// What an `ascend` grid shows in each cell.
+enum Show: String, RecipeName {
+    /// perturbed − clean (paper A's grids).
+    case difference
+    case perturbed
+    /// The difference grid, then the perturbed images as a second file.
+    case both
+    static let what = "show"
+}
+
 struct AscendStep: RecipeStep {
     static let kind = "ascend"
     static let summary = "Projected gradient ascent on target logits along a method's gradients (counterfactual grid)."
     static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "file", "caption", "batch_size", "judge"]
 
     let id: String
-    let model: String, data: String
+    let model: StepInput
+    let data: StepInput
     let selection: ImageSelection
     let targets: [Int]?
     let method: ExplanationMethod
@@ -43,13 +54,15 @@ struct AscendStep: RecipeStep {
     let file: String
     let caption: String?
     let batchSize: Int
-    let judge: String?
-    var dependencies: [String] { [model, data] + (judge.map { [$0] } ?? []) }
+    /// An independently trained Classifier that judges the perturbed images.
+    let judge: StepInput?
+    var inputs: [StepInput] { [model, data] + (judge.map { [$0] } ?? []) }
+    var output: StepValueType? { nil }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
-        model = try config.string(at: "model")
-        data = try config.string(at: "data")
+        model = try StepInput("model", in: config, type: .classifier)
+        data = try StepInput("data", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("images"))
         let t = try config.node(at: "targets")
         if case .scalar = t.kind {
@@ -69,23 +82,20 @@ struct AscendStep: RecipeStep {
         alpha = Float(try config.double(at: "alpha", default: 20))
         eps = Float(try config.double(at: "eps", default: 100))
         guard steps >= 0, alpha > 0, eps > 0 else { throw config.error("steps must be ≥ 0 and alpha, eps positive") }
-        let show = try config.string(at: "show", default: "difference")
-        guard ["difference", "perturbed", "both"].contains(show) else { throw try config.node(at: "show").error("show must be difference, perturbed or both") }
-        showDifference = show != "perturbed"
-        showBoth = show == "both"
+        let show = try config.name(at: "show", default: Show.difference)
+        showDifference = show != .perturbed
+        showBoth = show == .both
         upscale = try config.int(at: "upscale", default: 1)
-        let cm = try config.string(at: "colormap", default: "none")
-        guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
-        diverging = cm == "diverging"
+        diverging = try config.name(at: "colormap", default: Colormap.none) == .diverging
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
         batchSize = try config.int(at: "batch_size", default: 8)
-        judge = try config.optional("judge")?.string
+        judge = try StepInput(optional: "judge", in: config, type: .classifier)
     }
 
     func run(_ ctx: RunContext) throws {
-        let net = try ctx.output(model, as: Classifier.self, for: "model")
-        let d = try ctx.output(data, as: Dataset.self, for: "data")
+        let net = try ctx.classifier(model)
+        let d = try ctx.dataset(data)
         let ix = try selection.indices(in: d)
         let x = d.modelInput(ix)
         let classes = d.classNames.count
@@ -116,7 +126,7 @@ struct AscendStep: RecipeStep {
         }
         ctx.record("\(id).success_rate", pairs > 0 ? Double(hits) / Double(pairs) : 0)
         if let j = judge {
-            let judgeNet = try ctx.output(j, as: Classifier.self, for: "judge")
+            let judgeNet = try ctx.classifier(j)
             let seen = argmaxRows(tape.value(try judgeNet.logits(tape, tape.input(r.perturbed), policy: .vanilla)))
             var fooled = 0
             for (i, img) in ix.enumerated() {
@@ -131,7 +141,7 @@ struct AscendStep: RecipeStep {
             let per = x.count / ix.count
             let cellShape = Array(x.shape.dropFirst())
             let shown = difference ? r.differences : r.perturbed
-            // With `show: both` the perturbed images stay RGB (no colormap); otherwise as before.
+            // With `show: both` the perturbed images stay RGB (no colormap): the colours are the image's own.
             let colour = diverging && (difference || !showBoth)
             var rows: [[Tensor?]] = []
             for (i, img) in ix.enumerated() {

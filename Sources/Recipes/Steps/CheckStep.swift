@@ -18,7 +18,8 @@ struct CheckStep: RecipeStep {
     let claim: Claim
     let says: String
     let required: Bool
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { nil }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id

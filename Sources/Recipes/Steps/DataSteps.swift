@@ -25,13 +25,14 @@ struct LoadDataStep: RecipeStep {
     let limit: Int?
     let pad: Int
     let downsample: Int
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { .dataset }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
         let d = try config.node(at: "dataset")
         dataset = try d.string
-        let known = ["mnist5k", "mnist", "cifar10", "cifar100"]
+        let known = DataSets.names
         guard known.contains(dataset) else {
             var msg = "unknown dataset '\(dataset)'"
             if let n = nearestName(to: dataset, candidates: known) { msg += "; did you mean '\(n)'?" }
@@ -53,8 +54,15 @@ struct LoadDataStep: RecipeStep {
 
     func run(_ ctx: RunContext) throws {
         var d = try DataSets.load(dataset, split: split, fetch: WeightStore.fetchData)
-        if let dir = try? MNIST5k.defaultDirectory(), dataset == "mnist5k" {
-            for f in ["images-idx3-ubyte.gz", "labels-idx1-ubyte.gz"] { ctx.recordInput(dir.appendingPathComponent(f)) }
+        // The files behind the data set: their SHA-256 goes into the manifest and into the cache
+        // key of every step trained or evaluated on it.
+        if dataset == "mnist5k" {
+            if let dir = try? MNIST5k.defaultDirectory() {
+                for f in [MNIST5k.imagesFile, MNIST5k.labelsFile] { ctx.recordInput(dir.appendingPathComponent(f)) }
+            }
+        } else if let source = DataCatalog.source(dataset) {
+            let dir = DataCache().directory(for: source)
+            for f in source.requiredFiles { ctx.recordInput(dir.appendingPathComponent(f)) }
         }
         if let p = perClass { d = try d.take(perClass: p, classes: classes) }
         else if let c = classes {
@@ -68,7 +76,7 @@ struct LoadDataStep: RecipeStep {
         if let l = limit { d = d.prefix(l) }
         if downsample > 1 { d = try d.averagePooled(downsample) }
         if pad > 0 { d = try d.zeroPadded(pad) }
-        ctx.store(d, as: id)
+        ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
         ctx.markdown("Loaded **\(d.name)** (\(split.rawValue)): \(d.count) images of \(d.channels)×\(d.height)×\(d.width), classes \(d.classCounts.enumerated().filter { $0.element > 0 }.map { "\($0.offset)" }.joined(separator: ", ")).")
     }

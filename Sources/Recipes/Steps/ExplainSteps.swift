@@ -22,43 +22,41 @@ struct ExplainStep: RecipeStep {
     static let keys = ["model", "data", "images", "target", "methods", "colormap", "upscale", "file", "caption"]
 
     let id: String
-    let model: String, data: String
+    /// A Classifier: the pullback needs logits it can differentiate to the input.
+    let model: StepInput
+    let data: StepInput
     let selection: ImageSelection
-    let target: String
+    let target: TargetRule
     let methods: [ExplanationMethod]
     let labels: [String]
     let diverging: Bool
     let upscale: Int
     let file: String
     let caption: String?
-    var dependencies: [String] { [model, data] }
+    var inputs: [StepInput] { [model, data] }
+    var output: StepValueType? { nil }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
-        model = try config.string(at: "model")
-        data = try config.string(at: "data")
+        model = try StepInput("model", in: config, type: .classifier)
+        data = try StepInput("data", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("images"))
-        target = try config.string(at: "target", default: "label")
-        if !["label", "predicted"].contains(target), Int(target) == nil {
-            throw try config.node(at: "target").error("target must be label, predicted or a class index")
-        }
+        target = try config.optional("target").map(TargetRule.init) ?? .label
         let ms = try config.array(at: "methods")
         methods = try ms.map { try ExplanationMethod.parse($0) }
         labels = try ms.map { n in
             if case .scalar = n.kind { return try n.string }
             return try n.string(at: "label", default: try n.string(at: "method"))
         }
-        let cm = try config.string(at: "colormap", default: "diverging")
-        guard ["diverging", "none"].contains(cm) else { throw try config.node(at: "colormap").error("colormap must be diverging or none") }
-        diverging = cm == "diverging"
+        diverging = try config.name(at: "colormap", default: Colormap.diverging) == .diverging
         upscale = try config.int(at: "upscale", default: 1)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
     }
 
     func run(_ ctx: RunContext) throws {
-        let net = try ctx.output(model, as: Classifier.self, for: "model")
-        let d = try ctx.output(data, as: Dataset.self, for: "data")
+        let net = try ctx.classifier(model)
+        let d = try ctx.dataset(data)
         let ix = try selection.indices(in: d)
         let x = d.modelInput(ix)
         let targets = try resolveTargets(target, net: net, x: x, labels: ix.map { d.labels[$0] })
@@ -87,19 +85,54 @@ struct ExplainStep: RecipeStep {
         if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainRows = [0] }
         grid.upscale = upscale
         try ctx.addImage(try grid.render(), file: file,
-                         caption: caption ?? "Attributions of the target logit (\(target)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+                         caption: caption ?? "Attributions of the target logit (\(target.text)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+    }
+}
+
+/// How a map's colours are chosen: a signed blue-white-red scale, or the image's own channels.
+enum Colormap: String, RecipeName {
+    /// Signed maps summed over channels, blue negative, red positive.
+    case diverging
+    /// Min-max scaled per cell, as paper A's grids.
+    case none
+    static let what = "colormap"
+}
+
+/// Which logit an attribution pulls back: each image's label, the model's prediction, or one class.
+enum TargetRule: Equatable {
+    case label, predicted
+    case fixed(Int)
+
+    init(_ node: YAMLNode) throws {
+        let text = try node.string
+        switch text {
+        case "label": self = .label
+        case "predicted": self = .predicted
+        default:
+            guard let c = Int(text), c >= 0 else {
+                var msg = "target must be label, predicted or a class index, got '\(text)'"
+                if let n = nearestName(to: text, candidates: ["label", "predicted"]) { msg += "; did you mean '\(n)'?" }
+                throw node.error(msg)
+            }
+            self = .fixed(c)
+        }
+    }
+
+    /// As written in the recipe.
+    var text: String {
+        switch self { case .label: return "label"; case .predicted: return "predicted"; case .fixed(let c): return String(c) }
     }
 }
 
 /// Targets per image: the label, the model's prediction, or one fixed class.
-func resolveTargets(_ rule: String, net: Classifier, x: Tensor, labels: [Int]) throws -> [Int] {
+func resolveTargets(_ rule: TargetRule, net: Classifier, x: Tensor, labels: [Int]) throws -> [Int] {
     switch rule {
-    case "label": return labels
-    case "predicted":
+    case .label: return labels
+    case .predicted:
         let tape = Tape(recording: false)
         let logits = tape.value(try net.logits(tape, tape.input(x), policy: .vanilla))
         return argmaxRows(logits)
-    default: return Array(repeating: Int(rule)!, count: labels.count)
+    case .fixed(let c): return Array(repeating: c, count: labels.count)
     }
 }
 

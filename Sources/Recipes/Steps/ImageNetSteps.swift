@@ -37,31 +37,25 @@ public func downloadsDisabled(_ env: [String: String] = ProcessInfo.processInfo.
 
 struct LoadModelStep: RecipeStep {
     static let kind = "load_model"
-    static let summary = "An ImageNet classifier (resnet50, vgg11_bn, densenet121) with torchvision / timm weights (downloaded with SHA-256) or synthetic CI weights."
+    static let summary = "An ImageNet classifier (\(ImageNetArchitecture.names.joined(separator: ", "))) with torchvision / timm weights (downloaded with SHA-256) or synthetic CI weights."
     static let keys = ["architecture", "weights", "seed"]
 
-    enum Weights: String, CaseIterable { case torchvision, timm, synthetic }
+    enum Weights: String, RecipeName {
+        case torchvision, timm, synthetic
+        static let what = "weights"
+    }
 
     let id: String
-    let architecture: String
+    let architecture: ImageNetArchitecture
     let weights: Weights
     let seed: UInt64?
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { .classifier }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
-        let a = try config.node(at: "architecture")
-        architecture = try a.string
-        guard ImageNetModels.names.contains(architecture) else {
-            var msg = "unknown architecture '\(architecture)'"
-            if let n = nearestName(to: architecture, candidates: ImageNetModels.names) { msg += "; did you mean '\(n)'?" }
-            throw a.error(msg + " (architectures: \(ImageNetModels.names.joined(separator: ", ")))")
-        }
-        let w = try config.node(at: "weights")
-        guard let ww = Weights(rawValue: try w.string) else {
-            throw w.error("weights must be one of \(Weights.allCases.map(\.rawValue).joined(separator: ", ")), got '\(try w.string)'")
-        }
-        weights = ww
+        architecture = try config.name(at: "architecture")
+        weights = try config.name(at: "weights")
         if let s = try config.optional("seed") {
             guard weights == .synthetic else { throw s.error("seed applies to synthetic weights only") }
             let v = try s.int
@@ -73,31 +67,31 @@ struct LoadModelStep: RecipeStep {
     /// The catalogue entry of the real weights.
     var weightFile: WeightFile? {
         switch (weights, architecture) {
-        case (.torchvision, "resnet50"): return WeightCatalogue.resnet50
-        case (.torchvision, "vgg11_bn"): return WeightCatalogue.vgg11BN
-        case (.torchvision, "densenet121"): return WeightCatalogue.densenet121
-        case (.timm, "resnet50"): return WeightCatalogue.timmResNet50
-        case (.timm, "vgg11_bn"): return WeightCatalogue.timmVGG11BN
-        case (.timm, "densenet121"): return WeightCatalogue.timmDenseNet121
-        default: return nil
+        case (.torchvision, .resnet50): return WeightCatalogue.resnet50
+        case (.torchvision, .vgg11BN): return WeightCatalogue.vgg11BN
+        case (.torchvision, .densenet121): return WeightCatalogue.densenet121
+        case (.timm, .resnet50): return WeightCatalogue.timmResNet50
+        case (.timm, .vgg11BN): return WeightCatalogue.timmVGG11BN
+        case (.timm, .densenet121): return WeightCatalogue.timmDenseNet121
+        case (.synthetic, _): return nil
         }
     }
 
     func run(_ ctx: RunContext) throws {
-        var net = try ImageNetModels.make(architecture)
+        var net = ImageNetModels.make(architecture)
         if let file = weightFile {
             let store = WeightStore(allowDownload: !downloadsDisabled())
             let url = try store.resolve(file)
             ctx.recordInput(url)
-            let sd = try StateDict(contentsOf: url).mapped(StateDict.toTorchvisionNames(architecture: architecture))
-            try net.load(try sd.matching(net.parameterSpecs, model: architecture))
-            ctx.markdown("Loaded **\(architecture)** with \(weights.rawValue) ImageNet weights `\(file.fileName)` (SHA-256 checked) from \(url.deletingLastPathComponent().path).")
+            let sd = try StateDict(contentsOf: url).mapped(StateDict.toTorchvisionNames(architecture: architecture.rawValue))
+            try net.load(try sd.matching(net.parameterSpecs, model: architecture.rawValue))
+            ctx.markdown("Loaded **\(architecture.rawValue)** with \(weights.rawValue) ImageNet weights `\(file.fileName)` (SHA-256 checked) from \(url.deletingLastPathComponent().path).")
         } else {
-            let s = seed ?? SyntheticWeights.goldenSeeds[architecture] ?? 0
+            let s = seed ?? SyntheticWeights.goldenSeeds[architecture.rawValue] ?? 0
             try fillSynthetic(&net, seed: s)
-            ctx.markdown("**Synthetic weights** (\(architecture), seed \(s)): deterministic random weights for CI-scale runs. They make **no meaningful pictures**: this run checks that the pipeline works, not what the paper shows. Run with `--set scale=paper` for the real figure.")
+            ctx.markdown("**Synthetic weights** (\(architecture.rawValue), seed \(s)): deterministic random weights for CI-scale runs. They make **no meaningful pictures**: this run checks that the pipeline works, not what the paper shows. Run with `--set scale=paper` for the real figure.")
         }
-        ctx.store(pixelModel(net), as: id)
+        ctx.store(.classifier(pixelModel(net)))
         ctx.record("\(id).parameters", Double(net.parameters.names.reduce(0) { $0 + net.parameters.shapes[$1]!.reduce(1, *) }))
     }
 }
@@ -246,7 +240,8 @@ struct LoadImagesStep: RecipeStep {
     let sources: [ImageSource]
     let size: Int
     let name: String
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { .dataset }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
@@ -295,7 +290,7 @@ struct LoadImagesStep: RecipeStep {
 
     func run(_ ctx: RunContext) throws {
         let d = try ImageStore().dataset(sources, size: size, name: name) { ctx.recordInput($0) }
-        ctx.store(d, as: id)
+        ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
         ctx.markdown("Loaded \(d.count) images at \(size)×\(size) (paper A's pre-processing: square → resize, else short side \(ImageStore.resizeSide(size)) then centre crop): "
                      + sources.map { "\($0.name) (\(d.className($0.label)), \($0.label))" }.joined(separator: ", ") + ".")

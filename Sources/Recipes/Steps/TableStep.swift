@@ -120,7 +120,8 @@ struct TableStep: RecipeStep {
     let paperFor: String?
     let csv: String
     let labelHeader: String
-    var dependencies: [String] { [] }
+    var inputs: [StepInput] { [] }
+    var output: StepValueType? { nil }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id

@@ -38,38 +38,82 @@
 import Foundation
 import SIMDCore
 
+// MARK: - Names a train step accepts
+
+/// NeurIPS 2020's regimes of an FC gated network (FCRegimes.swift).
+enum FCRegimeName: String, RecipeName {
+    case relu
+    case fixedRandomIndependent = "fr_ii"
+    case fixedRandomIdentical = "fr_di"
+    case fixedLearnt = "fl"
+    case decoupledLearnt = "dl"
+    static let what = "regime"
+}
+
+/// How a gated network's gate is made from the feature pre-activation.
+enum GateName: String, RecipeName {
+    case hard, soft
+    static let what = "gate"
+}
+
+extension GatedVariant: RecipeName { public static let what = "variant" }
+extension ValueInput: RecipeName { public static let what = "value_input" }
+
+/// The update rule of a `train` step.
+enum OptimizerName: String, RecipeName {
+    case adam, sgd, rmsprop
+    static let what = "optimizer"
+}
+
+/// The learning-rate schedule of a `train` step.
+enum ScheduleName: String, RecipeName {
+    case constant
+    /// Paper B's Table II SGD schedule.
+    case paperBTable2 = "paper_b_table2"
+    /// The same, its boundaries scaled to this run's iterations.
+    case paperBTable2Scaled = "paper_b_table2_scaled"
+    static let what = "schedule"
+}
+
+/// The training loss of a `train` step.
+enum LossName: String, RecipeName {
+    case crossEntropy = "cross_entropy"
+    case squared
+    static let what = "loss"
+
+    var loss: TrainingLoss {
+        switch self {
+        case .crossEntropy: return .crossEntropy
+        case .squared: return .squaredOneHot
+        }
+    }
+}
+
+// MARK: - ModelSpec
+
 /// What a `train` step builds: the offline CNN or one of paper B's gated networks.
 enum ModelSpec: Equatable {
     case smallCNN
-    case gated(architecture: String, width: Int, depth: Int, configuration: GatingConfiguration)
-    /// NeurIPS 2020 FC regime (FCRegimes.swift): relu | fr_ii | fr_di | fl | dl.
-    case fcRegime(width: Int, depth: Int, regime: String, beta: Float)
+    case gated(architecture: GatedArchitectureName, width: Int, depth: Int, configuration: GatingConfiguration)
+    /// An FC net in one of NeurIPS 2020's regimes.
+    case fcRegime(width: Int, depth: Int, regime: FCRegimeName, beta: Float)
 
-    static let architectures = ["fc", "c1gap", "c4gap", "vgg16", "resnet110"]
     static let keys = ["architecture", "width", "depth", "variant", "value_input", "gate", "beta", "permutation", "regime"]
-    static let regimes = ["relu", "fr_ii", "fr_di", "fl", "dl"]
 
     init(_ node: YAMLNode) throws {
         if case .scalar = node.kind {
             let name = try node.string
             guard name == SmallCNN.name else {
-                throw node.error("unknown model '\(name)'; write `mnist_cnn` or a mapping {architecture: \(ModelSpec.architectures.joined(separator: "|")), …}")
+                throw node.error("unknown model '\(name)'; write `\(SmallCNN.name)` or a mapping {architecture: \(GatedArchitectureName.names.joined(separator: "|")), …}")
             }
             self = .smallCNN
             return
         }
         try node.checkKeys(allowed: ModelSpec.keys)
-        let a = try node.node(at: "architecture")
-        let arch = try a.string
-        guard ModelSpec.architectures.contains(arch) else {
-            var msg = "unknown architecture '\(arch)'"
-            if let n = nearestName(to: arch, candidates: ModelSpec.architectures) { msg += "; did you mean '\(n)'?" }
-            throw a.error(msg + " (architectures: \(ModelSpec.architectures.joined(separator: ", ")))")
-        }
+        let arch: GatedArchitectureName = try node.name(at: "architecture")
         if let r = try node.optional("regime") {
-            let regime = try r.string
-            guard arch == "fc" else { throw r.error("regime is defined for architecture fc (NeurIPS 2020 Table 1), not \(arch)") }
-            guard ModelSpec.regimes.contains(regime) else { throw r.error("regime must be one of \(ModelSpec.regimes.joined(separator: ", ")), got '\(regime)'") }
+            guard arch == .fc else { throw r.error("regime is defined for architecture fc (NeurIPS 2020 Table 1), not \(arch.rawValue)") }
+            let regime = try FCRegimeName.parse(r)
             for k in ["variant", "value_input", "gate", "permutation"] where try node.optional(k) != nil {
                 throw try node.node(at: k).error("\(k) does not apply with `regime` (the regime fixes the gating)")
             }
@@ -77,25 +121,18 @@ enum ModelSpec: Equatable {
                              regime: regime, beta: Float(try node.double(at: "beta", default: 10)))
             return
         }
-        let vnode = try node.optional("variant")
-        let variantName = try vnode?.string ?? "dnn"
-        guard let variant = GatedVariant(rawValue: variantName) else {
-            throw (vnode ?? node).error("variant must be one of \(GatedVariant.allCases.map(\.rawValue).joined(separator: ", ")), got '\(variantName)'")
-        }
-        let vi = try node.string(at: "value_input", default: variant == .dgn ? "same" : "ones")
-        guard let valueInput = ValueInput(rawValue: vi) else { throw try node.node(at: "value_input").error("value_input must be same or ones") }
-        let gateName = try node.string(at: "gate", default: "soft")
+        let variant: GatedVariant = try node.name(at: "variant", default: .dnn)
+        let valueInput: ValueInput = try node.name(at: "value_input", default: variant == .dgn ? .same : .ones)
         let gate: GateKind
-        switch gateName {
-        case "hard": gate = .hard
-        case "soft": gate = .soft(beta: Float(try node.double(at: "beta", default: 10)))
-        default: throw try node.node(at: "gate").error("gate must be hard or soft")
+        switch try node.name(at: "gate", default: GateName.soft) {
+        case .hard: gate = .hard
+        case .soft: gate = .soft(beta: Float(try node.double(at: "beta", default: 10)))
         }
         let perm = try node.optional("permutation")?.array.map { try $0.int }
         let config = variant == .dnn ? GatingConfiguration.dnn
             : GatingConfiguration(variant: variant, gate: gate, valueInput: valueInput, permutation: perm)
-        let depth = try node.int(at: "depth", default: arch == "resnet110" ? 110 : 5)
-        if arch == "resnet110", depth < 8 || depth % 6 != 2 {
+        let depth = try node.int(at: "depth", default: arch == .resnet110 ? 110 : 5)
+        if arch == .resnet110, depth < 8 || depth % 6 != 2 {
             throw try node.node(at: "depth").error("a CIFAR ResNet has depth 6n+2 (8, 14, 20, …, 110), got \(depth)")
         }
         self = .gated(architecture: arch, width: try node.int(at: "width", default: 128), depth: depth, configuration: config)
@@ -110,9 +147,9 @@ enum ModelSpec: Equatable {
             return c
         case .fcRegime(_, _, let r, let beta):
             switch r {
-            case "relu": return .dnn
-            case "dl": return .dgn(valueInput: .same, gate: .soft(beta: beta))
-            default: return .dgn(valueInput: .same, gate: .hard)
+            case .relu: return .dnn
+            case .decoupledLearnt: return .dgn(valueInput: .same, gate: .soft(beta: beta))
+            case .fixedRandomIndependent, .fixedRandomIdentical, .fixedLearnt: return .dgn(valueInput: .same, gate: .hard)
             }
         }
     }
@@ -138,13 +175,28 @@ enum ModelSpec: Equatable {
     func architecture(for d: Dataset) throws -> GatedArchitecture {
         let classes = max(d.classNames.count, (d.labels.max() ?? 0) + 1)
         if case .fcRegime(let width, let depth, _, _) = self { return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes) }
-        guard case .gated(let arch, let width, let depth, _) = self else { fatalError("not a gated model") }
+        guard case .gated(let arch, let width, let depth, _) = self else {
+            throw RecipeError("\(SmallCNN.name) is not a gated network")
+        }
         switch arch {
-        case "fc": return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes)
-        case "c1gap": return .c1gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
-        case "c4gap": return .c4gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
-        case "vgg16": return .vgg16(inputChannels: d.channels, imageSize: d.height, classes: classes, widthDivisor: max(1, 64 / max(width, 1)))
-        default: return .cifarResNet(inputChannels: d.channels, imageSize: d.height, blocksPerStage: (depth - 2) / 6, classes: classes, baseWidth: max(width, 1))
+        case .fc: return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes)
+        case .c1gap: return .c1gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
+        case .c4gap: return .c4gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
+        case .vgg16: return .vgg16(inputChannels: d.channels, imageSize: d.height, classes: classes, widthDivisor: max(1, 64 / max(width, 1)))
+        case .resnet110: return .cifarResNet(inputChannels: d.channels, imageSize: d.height, blocksPerStage: (depth - 2) / 6, classes: classes, baseWidth: max(width, 1))
+        }
+    }
+}
+
+/// A model a `train` step fitted, concrete so that its checkpoint can be written and read.
+enum TrainedModel {
+    case cnn(SmallCNN)
+    case gated(GatedNetwork)
+
+    var value: StepValue {
+        switch self {
+        case .cnn(let m): return .classifier(m)
+        case .gated(let m): return .gatedNetwork(m)
         }
     }
 }
@@ -155,53 +207,47 @@ struct TrainStep: RecipeStep {
     static let keys = ["model", "train", "test", "epochs", "batch_size", "optimizer", "learning_rate", "schedule",
                        "momentum", "weight_decay", "loss", "runs", "seed_offset", "gates_from", "permutations"]
     static let cached = true
-    static let schedules = ["constant", "paper_b_table2", "paper_b_table2_scaled"]
 
     let id: String
     let spec: ModelSpec
-    let train: String, test: String
+    let train: StepInput, test: StepInput
     let epochs: Int, batchSize: Int, runs: Int
-    let optimizer: String
+    let optimizer: OptimizerName
     let learningRate: Float
-    let schedule: String
+    let schedule: ScheduleName
     let momentum: Float, weightDecay: Float
     let loss: TrainingLoss
     /// Added to the run's seed: two train steps in one recipe get independent initialisations.
     let seedOffset: UInt64
-    let gatesFrom: String?
+    /// The ReLU FC net whose gates regime fl copies.
+    let gatesFrom: StepInput?
     let permutations: Int?
-    var dependencies: [String] { [train, test] + (gatesFrom.map { [$0] } ?? []) }
+    var inputs: [StepInput] { [train, test] + (gatesFrom.map { [$0] } ?? []) }
+    /// mnist_cnn is a Classifier; paper B's networks are GatedNetworks.
+    var output: StepValueType? { spec == .smallCNN ? .classifier : .gatedNetwork }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
         spec = try ModelSpec(try config.node(at: "model"))
-        train = try config.string(at: "train")
-        test = try config.string(at: "test")
+        train = try StepInput("train", in: config, type: .dataset)
+        test = try StepInput("test", in: config, type: .dataset)
         epochs = try config.int(at: "epochs")
         batchSize = try config.int(at: "batch_size", default: 32)
         runs = try config.int(at: "runs", default: 1)
         guard epochs >= 1, batchSize >= 1, runs >= 1 else { throw config.error("epochs, batch_size and runs must be at least 1") }
-        let o = try config.optional("optimizer")
-        optimizer = try o?.string ?? "adam"
-        guard ["adam", "sgd", "rmsprop"].contains(optimizer) else { throw o!.error("optimizer must be adam, sgd or rmsprop, got '\(optimizer)'") }
-        learningRate = Float(try config.double(at: "learning_rate", default: optimizer == "sgd" ? 0.01 : 0.001))
-        schedule = try config.string(at: "schedule", default: "constant")
-        guard TrainStep.schedules.contains(schedule) else { throw try config.node(at: "schedule").error("schedule must be one of \(TrainStep.schedules.joined(separator: ", ")), got '\(schedule)'") }
-        momentum = Float(try config.double(at: "momentum", default: optimizer == "sgd" ? 0.9 : 0))
+        optimizer = try config.name(at: "optimizer", default: .adam)
+        learningRate = Float(try config.double(at: "learning_rate", default: optimizer == .sgd ? 0.01 : 0.001))
+        schedule = try config.name(at: "schedule", default: .constant)
+        momentum = Float(try config.double(at: "momentum", default: optimizer == .sgd ? 0.9 : 0))
         weightDecay = Float(try config.double(at: "weight_decay", default: 0))
         seedOffset = UInt64(try config.int(at: "seed_offset", default: 0))
-        let l = try config.string(at: "loss", default: "cross_entropy")
-        switch l {
-        case "cross_entropy": loss = .crossEntropy
-        case "squared": loss = .squaredOneHot
-        default: throw try config.node(at: "loss").error("loss must be cross_entropy or squared")
-        }
-        gatesFrom = try config.optional("gates_from")?.string
+        loss = try config.name(at: "loss", default: LossName.crossEntropy).loss
+        gatesFrom = try StepInput(optional: "gates_from", in: config, type: .gatedNetwork)
         if case .fcRegime(_, _, let r, _) = spec {
-            if r == "fl", gatesFrom == nil { throw config.error("regime fl (fixed learnt gates) needs `gates_from: <id of the train step of a ReLU fc net>`") }
+            if r == .fixedLearnt, gatesFrom == nil { throw config.error("regime fl (fixed learnt gates) needs `gates_from: <id of the train step of a ReLU fc net>`") }
         }
         if let g = try config.optional("gates_from") {
-            guard case .fcRegime(_, _, "fl", _) = spec else { throw g.error("gates_from applies to model {architecture: fc, regime: fl} only") }
+            guard case .fcRegime(_, _, .fixedLearnt, _) = spec else { throw g.error("gates_from applies to model {architecture: fc, regime: fl} only") }
         }
         permutations = try config.optional("permutations")?.int
         if let p = permutations {
@@ -214,17 +260,17 @@ struct TrainStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
-        let trainSet = try ctx.output(train, as: Dataset.self, for: "train")
-        let testSet = try ctx.output(test, as: Dataset.self, for: "test")
+        let trainSet = try ctx.dataset(train)
+        let testSet = try ctx.dataset(test)
         let cache = ctx.cacheDirectory!
         var finals: [Double] = [], bests: [Double] = [], trains: [Double] = []
         var firstRecords: [EpochRecord] = []
-        var firstModel: Any?
+        var firstModel: TrainedModel?
         var gateSource: GatedNetwork?
         if let g = gatesFrom {
-            let relu = try ctx.output(g, as: GatedNetwork.self, for: "gates_from")
+            let relu = try ctx.gatedNetwork(g)
             guard relu.configuration.variant == .dnn, relu.architecture == (try spec.architecture(for: trainSet)) else {
-                throw RecipeError("step '\(id)': gates_from '\(g)' must be a ReLU fc net of the same shape (regime relu), got \(relu.configuration) \(relu.architecture)")
+                throw RecipeError("step '\(id)': gates_from '\(g.step)' must be a ReLU fc net of the same shape (regime relu), got \(relu.configuration) \(relu.architecture)")
             }
             gateSource = relu
         }
@@ -240,7 +286,7 @@ struct TrainStep: RecipeStep {
                 let stem = perm == nil ? "run\(r)" : "perm\(k + 1)-run\(r)"
                 let ckpt = cache.appendingPathComponent("\(stem).safetensors")
                 let recordsURL = cache.appendingPathComponent("\(stem).json")
-                let (model, records): (Any, [EpochRecord])
+                let (model, records): (TrainedModel, [EpochRecord])
                 if ctx.cacheHit, FileManager.default.fileExists(atPath: ckpt.path), let recs = try? loadRecords(recordsURL) {
                     model = try loadModel(ckpt, trainSet, permutation: perm)
                     records = recs
@@ -261,7 +307,8 @@ struct TrainStep: RecipeStep {
                 permRows.append([.integer(k + 1), .text(perm.map(String.init).joined(separator: " ")), .fixed(m, decimals: 2)])
             }
         }
-        ctx.store(firstModel!, as: id)
+        guard let firstModel else { throw RecipeError("step '\(id)': no model was trained") }
+        ctx.store(firstModel.value)
         let count = Double(finals.count)
         let mean = finals.reduce(0, +) / count
         let std = finals.count > 1 ? (finals.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (count - 1)).squareRoot() : 0
@@ -280,7 +327,7 @@ struct TrainStep: RecipeStep {
              .fixed($0.testLoss, decimals: 4), .fixed($0.testAccuracy, decimals: 2), .text(String(format: "%g", Double($0.learningRate)))]
         }
         ctx.add(.table(Table(headers: ["epoch", "train loss", "train acc %", "test loss", "test acc %", "lr"], rows: rows),
-                       caption: "\(describe(trainSet)) — \(optimizer), batch \(batchSize)\(ctx.cacheHit ? " (loaded from the step cache)" : "")\(runs > 1 ? "; run 1 of \(runs) shown, final test accuracy \(String(format: "%.2f ± %.2f", mean, std))" : "").",
+                       caption: "\(describe(trainSet)) — \(optimizer.rawValue), batch \(batchSize)\(ctx.cacheHit ? " (loaded from the step cache)" : "")\(runs > 1 ? "; run 1 of \(runs) shown, final test accuracy \(String(format: "%.2f ± %.2f", mean, std))" : "").",
                        csvFile: "\(id)-epochs.csv"))
         let xs = firstRecords.map { Double($0.epoch + 1) }
         var plot = LinePlot(title: "\(id): accuracy per epoch", xLabel: "epoch", yLabel: "accuracy (%)",
@@ -293,8 +340,8 @@ struct TrainStep: RecipeStep {
     func describe(_ d: Dataset) -> String {
         switch spec {
         case .smallCNN: return "\(SmallCNN.name) on \(d.name)"
-        case .gated(let a, let w, _, let c): return "\(c) \(a) (width \(w)) on \(d.name)"
-        case .fcRegime(let w, let depth, let r, _): return "FC \(r) (width \(w), depth \(depth)) on \(d.name)"
+        case .gated(let a, let w, _, let c): return "\(c) \(a.rawValue) (width \(w)) on \(d.name)"
+        case .fcRegime(let w, let depth, let r, _): return "FC \(r.rawValue) (width \(w), depth \(depth)) on \(d.name)"
         }
     }
 
@@ -313,29 +360,29 @@ struct TrainStep: RecipeStep {
         return x
     }
 
-    func fit(seed: UInt64, run: Int, permutation: [Int]?, gateSource: GatedNetwork?, _ trainSet: Dataset, _ testSet: Dataset, _ ctx: RunContext) throws -> (Any, [EpochRecord]) {
+    func fit(seed: UInt64, run: Int, permutation: [Int]?, gateSource: GatedNetwork?, _ trainSet: Dataset, _ testSet: Dataset, _ ctx: RunContext) throws -> (TrainedModel, [EpochRecord]) {
         let trainData = try LabelledImages(images: inputs(trainSet, stats: trainSet), labels: trainSet.labels)
         let testData = try LabelledImages(images: inputs(testSet, stats: trainSet), labels: testSet.labels)
         let config = TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: loss, seed: seed)
         let total = epochs * ((trainSet.count + batchSize - 1) / batchSize)
         let sched: any LearningRateSchedule
         switch schedule {
-        case "paper_b_table2": sched = PiecewiseConstantSchedule.paperBTableII
-        case "paper_b_table2_scaled": sched = try PiecewiseConstantSchedule.paperBTableII(scaledTo: total)
-        default: sched = ConstantLearningRate(learningRate)
+        case .paperBTable2: sched = PiecewiseConstantSchedule.paperBTableII
+        case .paperBTable2Scaled: sched = try PiecewiseConstantSchedule.paperBTableII(scaledTo: total)
+        case .constant: sched = ConstantLearningRate(learningRate)
         }
         let bar = ProgressBar(label: "  \(id)\(permutation.map { " π=\($0.map(String.init).joined())" } ?? "")\(runs > 1 ? " run \(run + 1)/\(runs)" : "")", total: total, enabled: !ctx.settings.quiet)
         defer { bar.finish() }
         let progress: (TrainingProgress) -> Void = { p in bar.update(p.iteration, note: String(format: "epoch %d loss %.3f", p.epoch + 1, p.loss)) }
         func go<M: TrainableModel>(_ model: inout M) throws -> [EpochRecord] {
             switch optimizer {
-            case "sgd":
+            case .sgd:
                 var t = Trainer(optimizer: SGD(momentum: momentum, weightDecay: weightDecay), schedule: sched, configuration: config)
                 return try t.fit(&model, train: trainData, test: testData, progress: progress).epochs
-            case "rmsprop":
+            case .rmsprop:
                 var t = Trainer(optimizer: RMSprop(weightDecay: weightDecay), schedule: sched, configuration: config)
                 return try t.fit(&model, train: trainData, test: testData, progress: progress).epochs
-            default:
+            case .adam:
                 var t = Trainer(optimizer: Adam(weightDecay: weightDecay), schedule: sched, configuration: config)
                 return try t.fit(&model, train: trainData, test: testData, progress: progress).epochs
             }
@@ -344,38 +391,42 @@ struct TrainStep: RecipeStep {
         case .smallCNN:
             var m = SmallCNN(seed: seed)
             let recs = try go(&m)
-            return (m, recs)
+            return (.cnn(m), recs)
         case .gated:
             var m = try GatedNetwork(architecture: try spec.architecture(for: trainSet), configuration: spec.configuration(permutation: permutation), seed: seed)
             let recs = try go(&m)
-            return (m, recs)
+            return (.gated(m), recs)
         case .fcRegime(_, _, let r, let beta):
             let regime: FCRegime
             switch r {
-            case "relu": regime = .relu
-            case "fr_ii": regime = .fixedRandomIndependent
-            case "fr_di": regime = .fixedRandomIdentical
-            case "fl": regime = .fixedLearnt(trainedReLU: gateSource!.parameters)
-            default: regime = .decoupledLearnt(beta: beta)
+            case .relu: regime = .relu
+            case .fixedRandomIndependent: regime = .fixedRandomIndependent
+            case .fixedRandomIdentical: regime = .fixedRandomIdentical
+            case .fixedLearnt:
+                guard let g = gateSource else { throw RecipeError("step '\(id)': regime fl needs `gates_from`") }
+                regime = .fixedLearnt(trainedReLU: g.parameters)
+            case .decoupledLearnt: regime = .decoupledLearnt(beta: beta)
             }
             var m = try GatedNetwork.fullyConnected(try spec.architecture(for: trainSet), regime: regime, seed: seed)
             let recs = try go(&m)
-            return (m, recs)
+            return (.gated(m), recs)
         }
     }
 
     // MARK: Cache
 
-    func saveModel(_ model: Any, to url: URL) throws {
-        if let m = model as? SmallCNN { try Trainer<Adam>.saveCheckpoint(m, to: url) }
-        else if let m = model as? GatedNetwork { try Trainer<Adam>.saveCheckpoint(m, to: url) }
+    func saveModel(_ model: TrainedModel, to url: URL) throws {
+        switch model {
+        case .cnn(let m): try Trainer<Adam>.saveCheckpoint(m, to: url)
+        case .gated(let m): try Trainer<Adam>.saveCheckpoint(m, to: url)
+        }
     }
 
-    func loadModel(_ url: URL, _ d: Dataset, permutation: [Int]? = nil) throws -> Any {
+    func loadModel(_ url: URL, _ d: Dataset, permutation: [Int]? = nil) throws -> TrainedModel {
         switch spec {
-        case .smallCNN: return try SmallCNN(parameters: try SafeTensors(contentsOf: url).tensors)
+        case .smallCNN: return .cnn(try SmallCNN(parameters: try SafeTensors(contentsOf: url).tensors))
         case .gated, .fcRegime:
-            return try GatedNetwork.load(architecture: try spec.architecture(for: d), configuration: spec.configuration(permutation: permutation), from: url)
+            return .gated(try GatedNetwork.load(architecture: try spec.architecture(for: d), configuration: spec.configuration(permutation: permutation), from: url))
         }
     }
 
