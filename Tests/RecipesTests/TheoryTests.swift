@@ -585,3 +585,24 @@ final class TheoryTrainingTests: XCTestCase {
         }
     }
 }
+
+/// The theory recipes at `scale: ci`, verified against their (engine-generated) goldens.
+final class TheoryRecipeTests: XCTestCase {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func testMemorisationSpectraRecipeRunsAndVerifies() throws {
+        let path = Self.root.appendingPathComponent("recipes/memorisation-spectra.yaml").path
+        for scale in ["ci", "paper"] {
+            let dry = try RecipeEngine.run(RunSettings(recipePath: path, overrides: ["scale=\(scale)"], dryRun: true), verify: false, updateGoldens: false)
+            XCTAssertTrue(dry.summary.contains("(dry run: nothing was executed)"), dry.summary)
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("memorisation-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
+        print(result.summary)
+        XCTAssertTrue(result.verificationPassed, result.summary)
+        for f in ["report.html", "metrics.json", "spectra-ecdf-w25.svg", "spectra-ecdf-w500.svg", "spectra-depth-w25.svg", "spectra-loss-w25.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+    }
+}

@@ -8,4 +8,5 @@ let registeredSteps: [RecipeStep.Type] = [
     AscendStep.self,
     TableStep.self,
     CheckStep.self,
+    MemorisationSpectraStep.self,
 ]
