@@ -9,4 +9,5 @@ let registeredSteps: [RecipeStep.Type] = [
     TableStep.self,
     CheckStep.self,
     MemorisationSpectraStep.self,
+    FaithfulnessStep.self,
 ]
