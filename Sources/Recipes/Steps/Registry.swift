@@ -10,4 +10,5 @@ let registeredSteps: [RecipeStep.Type] = [
     CheckStep.self,
     MemorisationSpectraStep.self,
     FaithfulnessStep.self,
+    PathStabilityStep.self,
 ]

@@ -207,3 +207,103 @@ struct FaithfulnessStep: RecipeStep {
         ctx.markdown(table)
     }
 }
+
+// MARK: - path_stability: how early the gate patterns settle (paper A's hypothesis)
+//
+//   - step: path_stability
+//     id: stability
+//     with:
+//       train: train_set           # data set step ids
+//       probe: test_set
+//       probe_images: {per_class: 10}
+//       epochs: 3
+//       batch_size: 32
+//       learning_rate: 0.001       # Adam
+//       early_iterations: [10, 30, 60]
+//       seed: 0
+//
+// Trains the MNIST CNN (`mnist_cnn`) and snapshots the gate pattern (1[z > 0] of every ReLU) of the
+// probe images at iteration 0, at `early_iterations` and after every epoch. Records, per snapshot
+// (s0, s1, …, in order) and layer, `<id>.<snapshot>.<layer>.flips` and `<id>.<snapshot>.flips` (all
+// layers), each the fraction of gates that differ from the final pattern; `<id>.epoch<k>.flips` for
+// the epoch ends; and, after epoch 1, the flip fraction within each quintile of the final |z|,
+// `<id>.epoch1.<layer>.q<k>.flips` (q1 = smallest |z|).
+struct PathStabilityStep: RecipeStep {
+    static let kind = "path_stability"
+    static let summary = "Train the MNIST CNN, snapshot the probe images' gate patterns, and measure how many gates still change (path stability)."
+    static let keys = ["train", "probe", "probe_images", "epochs", "batch_size", "learning_rate", "early_iterations", "seed"]
+
+    let id: String
+    let train: StepInput
+    let probe: StepInput
+    let selection: ImageSelection
+    let epochs: Int
+    let batchSize: Int
+    let learningRate: Float
+    let early: [Int]
+    let seed: UInt64
+    var inputs: [StepInput] { [train, probe] }
+    var output: StepValueType? { nil }
+
+    init(id: String, config: YAMLNode) throws {
+        self.id = id
+        train = try StepInput("train", in: config, type: .dataset)
+        probe = try StepInput("probe", in: config, type: .dataset)
+        selection = try ImageSelection(try config.optional("probe_images"), default: .perClass(10))
+        epochs = try config.int(at: "epochs", default: 3)
+        batchSize = try config.int(at: "batch_size", default: 32)
+        learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
+        early = try config.optional("early_iterations").map { try $0.array.map { try $0.int } } ?? [10, 30, 60]
+        seed = UInt64(try config.int(at: "seed", default: 0))
+        guard (1...1000).contains(epochs), (1...4096).contains(batchSize), learningRate > 0 else {
+            throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
+        }
+    }
+
+    func run(_ ctx: RunContext) throws {
+        let trainSet = try ctx.dataset(train), probeSet = try ctx.dataset(probe)
+        let x = probeSet.modelInput(try selection.indices(in: probeSet))
+        let all = trainSet.modelInput(Array(0..<trainSet.count))
+        let data = try LabelledImages(images: all, labels: trainSet.labels)
+        var model = SmallCNN(seed: seed)
+        var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(learningRate),
+                              configuration: TrainingConfiguration(epochs: epochs, batchSize: batchSize, seed: seed &+ 1))
+        var snapshots: [(name: String, iteration: Int, pattern: GatePattern)] = [("init", 0, try GatePattern(of: model, probe: x))]
+        let batches = try ShuffledBatches(data, batchSize: batchSize, seed: seed &+ 1)
+        var iteration = 0
+        for epoch in 0..<epochs {
+            try batches.forEachBatch(epoch: epoch) { xb, yb in
+                _ = try trainer.step(&model, xb, yb, learningRate: learningRate)
+                iteration += 1
+                if early.contains(iteration) { snapshots.append(("iteration\(iteration)", iteration, try GatePattern(of: model, probe: x))) }
+            }
+            snapshots.append(("epoch\(epoch + 1)", iteration, try GatePattern(of: model, probe: x)))
+        }
+        let final = snapshots.last!.pattern
+        var perLayer = [[Double]](repeating: [], count: final.layers.count), overall: [Double] = []
+        var table = "| snapshot | iteration | " + final.layers.joined(separator: " | ") + " | all |\n|---|---|" + String(repeating: "---|", count: final.layers.count + 1) + "\n"
+        for s in snapshots {
+            let f = try s.pattern.flipFractions(against: final), o = try s.pattern.overallFlipFraction(against: final)
+            for (l, v) in f.enumerated() { perLayer[l].append(v); ctx.record("\(id).\(s.name).\(final.layers[l]).flips", v) }
+            overall.append(o); ctx.record("\(id).\(s.name).flips", o)
+            table += "| \(s.name) | \(s.iteration) | " + f.map { String(format: "%.4f", $0) }.joined(separator: " | ") + String(format: " | %.4f |\n", o)
+        }
+        let its = snapshots.map { Double($0.iteration) }
+        var series = final.layers.indices.map { LinePlot.Series(name: final.layers[$0], x: its, y: perLayer[$0], markers: true) }
+        series.append(LinePlot.Series(name: "all", x: its, y: overall, markers: true))
+        ctx.add(.plot(LinePlot(title: "\(id): gates that differ from the final pattern", xLabel: "iteration", yLabel: "fraction of gates", series: series),
+                      file: "\(id)-flips.svg", caption: "Per layer, the fraction of the probe images' gates whose state differs from the final model's, at each snapshot."))
+        ctx.markdown(table)
+        if let e1 = snapshots.first(where: { $0.name == "epoch1" })?.pattern {
+            var binSeries: [LinePlot.Series] = []
+            for l in final.layers.indices {
+                let edges = PathStability.quantileEdges(of: final.preActivations[l], bins: 5)
+                let bins = try e1.flipsByMagnitude(against: final, layer: l, edges: edges)
+                for (k, b) in bins.enumerated() { ctx.record("\(id).epoch1.\(final.layers[l]).q\(k + 1).flips", b.flipFraction) }
+                binSeries.append(LinePlot.Series(name: final.layers[l], x: bins.indices.map { Double($0 + 1) }, y: bins.map(\.flipFraction), markers: true))
+            }
+            ctx.add(.plot(LinePlot(title: "\(id): after epoch 1, by final |z|", xLabel: "quintile of the final |pre-activation| (1 = smallest)", yLabel: "fraction of gates that flip", series: binSeries),
+                          file: "\(id)-by-magnitude.svg", caption: "Gates still to flip after epoch 1, grouped by the final model's |pre-activation|: the hypothesis says the flips are the small ones."))
+        }
+    }
+}
