@@ -637,4 +637,20 @@ final class TheoryRecipeTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }
+
+    func testNPKDynamicsRecipeRunsAndVerifies() throws {
+        let path = Self.root.appendingPathComponent("recipes/npk-dynamics.yaml").path
+        for scale in ["ci", "paper"] {
+            let dry = try RecipeEngine.run(RunSettings(recipePath: path, overrides: ["scale=\(scale)"], dryRun: true), verify: false, updateGoldens: false)
+            XCTAssertTrue(dry.summary.contains("(dry run: nothing was executed)"), dry.summary)
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("npk-dynamics-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
+        print(result.summary)
+        XCTAssertTrue(result.verificationPassed, result.summary)
+        for f in ["report.html", "metrics.json", "npk-nu.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+    }
 }

@@ -11,4 +11,5 @@ let registeredSteps: [RecipeStep.Type] = [
     MemorisationSpectraStep.self,
     FaithfulnessStep.self,
     PathStabilityStep.self,
+    NPKDynamicsStep.self,
 ]

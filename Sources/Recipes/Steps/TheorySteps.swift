@@ -307,3 +307,88 @@ struct PathStabilityStep: RecipeStep {
         }
     }
 }
+
+// MARK: - npk_dynamics: nu = y^T H^-1 y of the trace-normalised NPK during training (NeurIPS 2020 Figure 2)
+//
+//   - step: npk_dynamics
+//     id: npk
+//     with:
+//       train: train_set           # MNIST (any split with the two classes)
+//       test: test_set
+//       classes: [4, 7]            # labels -1, +1
+//       kernel_per_class: 100      # NPK on 100 + 100 training images
+//       width: 100
+//       depth: 5
+//       epochs: 10
+//       batch_size: 64
+//       learning_rate: 0.0001      # RMSprop
+//       seed: 0
+//
+// Records `<id>.nu.epoch<k>` (k = 0: initialisation), `<id>.nu_initial`, `<id>.nu_final`,
+// `<id>.nu_ratio` (final / initial) and `<id>.test_accuracy`.
+struct NPKDynamicsStep: RecipeStep {
+    static let kind = "npk_dynamics"
+    static let summary = "Train a ReLU FC net on a binary task and track nu = y^T H^-1 y of its trace-normalised neural path kernel."
+    static let keys = ["train", "test", "classes", "kernel_per_class", "width", "depth", "epochs", "batch_size", "learning_rate", "seed"]
+
+    let id: String
+    let train: StepInput
+    let test: StepInput
+    let classes: [Int]
+    let kernelPerClass: Int
+    let width: Int
+    let depth: Int
+    let epochs: Int
+    let batchSize: Int
+    let learningRate: Float
+    let seed: UInt64
+    var inputs: [StepInput] { [train, test] }
+    var output: StepValueType? { nil }
+
+    init(id: String, config: YAMLNode) throws {
+        self.id = id
+        train = try StepInput("train", in: config, type: .dataset)
+        test = try StepInput("test", in: config, type: .dataset)
+        classes = try config.optional("classes").map { try $0.array.map { try $0.int } } ?? [4, 7]
+        kernelPerClass = try config.int(at: "kernel_per_class", default: 100)
+        width = try config.int(at: "width", default: 100)
+        depth = try config.int(at: "depth", default: 5)
+        epochs = try config.int(at: "epochs", default: 10)
+        batchSize = try config.int(at: "batch_size", default: 64)
+        learningRate = Float(try config.double(at: "learning_rate", default: 1e-4))
+        seed = UInt64(try config.int(at: "seed", default: 0))
+        guard classes.count == 2, classes[0] != classes[1] else { throw config.error("classes must be two different classes, got \(classes)") }
+        guard (1...5000).contains(kernelPerClass), (1...4096).contains(width), (1...64).contains(depth), (1...1000).contains(epochs),
+              (1...4096).contains(batchSize), learningRate > 0 else {
+            throw config.error("kernel_per_class 1...5000, width 1...4096, depth 1...64, epochs 1...1000, batch_size 1...4096, learning_rate > 0")
+        }
+    }
+
+    func run(_ ctx: RunContext) throws {
+        let trainSet = try ctx.dataset(train).relabeled(classes: classes)
+        let testSet = try ctx.dataset(test).relabeled(classes: classes)
+        let kernelSet = try trainSet.take(perClass: kernelPerClass)
+        let y = kernelSet.labels.map { $0 == 1 ? 1.0 : -1.0 }
+        let inputs = trainSet.images.shape.dropFirst().reduce(1, *)
+        var net = try GatedNetwork(architecture: .fc(inputs: inputs, width: width, depth: depth, classes: 1), configuration: .dnn, seed: seed)
+        net.initialiseBernoulli(sigma: (2 / Float(width)).squareRoot(), seed: seed &+ 1)
+        var nus = [try PathKernel.nu(of: net, inputs: kernelSet.images, labels: y)]
+        var trainer = Trainer(optimizer: RMSprop(), schedule: ConstantLearningRate(learningRate),
+                              configuration: TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: .squaredSigned, seed: seed &+ 2))
+        trainer.onEpochEnd = { _, model in
+            guard let m = model as? GatedNetwork else { throw RecipeError("npk_dynamics: the trained model is not a gated network") }
+            nus.append(try PathKernel.nu(of: m, inputs: kernelSet.images, labels: y))
+        }
+        let report = try trainer.fit(&net, train: try LabelledImages(images: trainSet.images, labels: trainSet.labels),
+                                     test: try LabelledImages(images: testSet.images, labels: testSet.labels))
+        for (k, v) in nus.enumerated() { ctx.record("\(id).nu.epoch\(k)", v) }
+        ctx.record("\(id).nu_initial", nus.first!); ctx.record("\(id).nu_final", nus.last!)
+        ctx.record("\(id).nu_ratio", nus.last! / nus.first!)
+        ctx.record("\(id).test_accuracy", report.finalTestAccuracy)
+        ctx.add(.plot(LinePlot(title: "\(id): nu = yᵀ H⁻¹ y during training", xLabel: "epoch", yLabel: "nu",
+                               series: [LinePlot.Series(name: "nu", x: nus.indices.map(Double.init), y: nus, markers: true)]),
+                      file: "\(id)-nu.svg", caption: "nu of the trace-normalised neural path kernel on \(2 * kernelPerClass) training images, after each epoch (epoch 0: initialisation)."))
+        ctx.markdown(String(format: "nu: %.1f at initialisation, %.1f after %d epochs (ratio %.3f); test accuracy %.1f%% on %d images.",
+                            nus.first!, nus.last!, epochs, nus.last! / nus.first!, report.finalTestAccuracy, testSet.count))
+    }
+}
