@@ -147,38 +147,9 @@ public enum PathKernel {
     // MARK: Eigenvalues
 
     /// All eigenvalues of a symmetric matrix, ascending (cyclic Jacobi rotations, in Double, until
-    /// the off-diagonal mass is below `tolerance` relative to the Frobenius norm).
+    /// the off-diagonal mass is below `tolerance` relative to the Frobenius norm); see `SymmetricEigen`.
     public static func eigenvalues(_ a: SymmetricMatrix, tolerance: Double = 1e-12, maxSweeps: Int = 100) -> [Double] {
-        let n = a.n
-        var m = a.values
-        let frob = m.reduce(0) { $0 + $1 * $1 }.squareRoot()
-        for _ in 0..<maxSweeps {
-            var off = 0.0
-            for i in 0..<n { for j in 0..<n where i != j { off += m[i * n + j] * m[i * n + j] } }
-            if off.squareRoot() <= tolerance * max(frob, 1e-300) { break }
-            for p in 0..<n {
-                for q in (p + 1)..<max(p + 1, n) {
-                    let apq = m[p * n + q]
-                    if apq == 0 { continue }
-                    let app = m[p * n + p], aqq = m[q * n + q]
-                    let theta = (aqq - app) / (2 * apq)
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    // Rotate rows/columns p and q (A <- J^T A J).
-                    for k in 0..<n {
-                        let akp = m[k * n + p], akq = m[k * n + q]
-                        m[k * n + p] = c * akp - s * akq
-                        m[k * n + q] = s * akp + c * akq
-                    }
-                    for k in 0..<n {
-                        let apk = m[p * n + k], aqk = m[q * n + k]
-                        m[p * n + k] = c * apk - s * aqk
-                        m[q * n + k] = s * apk + c * aqk
-                    }
-                }
-            }
-        }
-        return (0..<n).map { m[$0 * n + $0] }.sorted()
+        SymmetricEigen(a, vectors: false, tolerance: tolerance, maxSweeps: maxSweeps).values
     }
 
     // MARK: Memorisation network (NeurIPS 2020 appendix)

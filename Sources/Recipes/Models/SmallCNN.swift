@@ -49,16 +49,21 @@ public struct SmallCNN: Classifier {
         try logits(tape, x, policy: policy, weights: { tape.input(self.parameters[$0]!) })
     }
 
-    /// Logits with weights supplied by `weights` (parameters on the tape when training).
-    public func logits(_ tape: Tape, _ x: Variable, policy: GatePolicy, weights w: (String) -> Variable) throws -> Variable {
+    /// Logits with weights supplied by `weights` (parameters on the tape when training). `observe`
+    /// sees each ReLU's pre-activation with the ReLU's name (gate patterns, path stability).
+    public func logits(_ tape: Tape, _ x: Variable, policy: GatePolicy, weights w: (String) -> Variable,
+                       observe: ((String, Variable) -> Void)? = nil) throws -> Variable {
         var h = try tape.conv2d(x, weight: w("conv1.weight"), bias: w("conv1.bias"), stride: 1, padding: 1)
+        observe?("relu1", h)
         h = try tape.relu(h, gate: policy.relu(for: "relu1"))
         h = try tape.maxPool2d(h, kernel: 2, stride: 2, gate: policy.pool(for: "pool1"))
         h = try tape.conv2d(h, weight: w("conv2.weight"), bias: w("conv2.bias"), stride: 1, padding: 1)
+        observe?("relu2", h)
         h = try tape.relu(h, gate: policy.relu(for: "relu2"))
         h = try tape.maxPool2d(h, kernel: 2, stride: 2, gate: policy.pool(for: "pool2"))
         h = try tape.flatten(h)
         h = try tape.linear(h, weight: w("fc1.weight"), bias: w("fc1.bias"))
+        observe?("relu3", h)
         h = try tape.relu(h, gate: policy.relu(for: "relu3"))
         return try tape.linear(h, weight: w("fc2.weight"), bias: w("fc2.bias"))
     }

@@ -8,4 +8,8 @@ let registeredSteps: [RecipeStep.Type] = [
     AscendStep.self,
     TableStep.self,
     CheckStep.self,
+    MemorisationSpectraStep.self,
+    FaithfulnessStep.self,
+    PathStabilityStep.self,
+    NPKDynamicsStep.self,
 ]
