@@ -73,7 +73,7 @@ struct Runner: ParsableCommand {
           1  verification failed (a golden value or a required claim)
           2  bad input (recipe, options, files) or a step that failed
         """,
-        version: ProjectInfo.version,
+        version: ProjectInfo.versionLine,
         subcommands: [Run.self, Verify.self, ShowConfig.self, List.self],
         defaultSubcommand: Run.self)
 }
