@@ -96,7 +96,7 @@ func warmUpWorkers(seconds: Double) {
     while now() < end {
         sink.withUnsafeMutableBufferPointer { sp in
             let p = sp.baseAddress!
-            Parallel.forEachChunk(count: 2) { r in for w in r { p[w] += fmaLoop(20_000, Float(w + 1)) } }
+            Parallel.forEachChunk(count: 2) { r in for w in r { p[w] += fmaLoop(20_000, Float(w + 1), width: KernelProfile.current.vectorWidth) } }
         }
     }
     if sink.contains(where: { $0.isNaN }) { print("(warm-up sink NaN)") }
@@ -104,10 +104,12 @@ func warmUpWorkers(seconds: Double) {
 
 // MARK: FMA peak
 
-/// Register-only FMA loop: 12 independent zmm accumulators (more than latency x throughput), no
-/// memory traffic. Returns a value so the loop is not removed.
+/// Register-only FMA loops: 12 independent accumulators (more than latency x throughput), no
+/// memory traffic, one copy per vector width (concrete types, so each lowers to one FMA
+/// instruction per accumulator: SIMD16 to a zmm FMA with AVX-512, SIMD8 to a ymm FMA with AVX2).
+/// Return a value so the loop is not removed.
 @inline(never)
-func fmaLoop(_ iterations: Int, _ seed: Float) -> Float {
+func fmaLoop16(_ iterations: Int, _ seed: Float) -> Float {
     typealias V = SIMD16<Float>
     let m = V(repeating: 0.999999), a = V(repeating: seed * 1e-7)
     var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
@@ -122,18 +124,68 @@ func fmaLoop(_ iterations: Int, _ seed: Float) -> Float {
     return s.sum()
 }
 
-/// GFLOPS of `workers` concurrent fmaLoops (12 FMA x 16 lanes x 2 flops per iteration each).
-func measurePeak(workers: Int, repeats: Int) -> Double {
+@inline(never)
+func fmaLoop8(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD8<Float>
+    let m = V(repeating: 0.999999), a = V(repeating: seed * 1e-7)
+    var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
+    var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
+    for _ in 0..<iterations {
+        c0 = c0.addingProduct(m, a); c1 = c1.addingProduct(m, a); c2 = c2.addingProduct(m, a)
+        c3 = c3.addingProduct(m, a); c4 = c4.addingProduct(m, a); c5 = c5.addingProduct(m, a)
+        c6 = c6.addingProduct(m, a); c7 = c7.addingProduct(m, a); c8 = c8.addingProduct(m, a)
+        c9 = c9.addingProduct(m, a); c10 = c10.addingProduct(m, a); c11 = c11.addingProduct(m, a)
+    }
+    let s = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
+    return s.sum()
+}
+
+@inline(never)
+func fmaLoop4(_ iterations: Int, _ seed: Float) -> Float {
+    typealias V = SIMD4<Float>
+    let m = V(repeating: 0.999999), a = V(repeating: seed * 1e-7)
+    var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
+    var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
+    for _ in 0..<iterations {
+        c0 = c0.addingProduct(m, a); c1 = c1.addingProduct(m, a); c2 = c2.addingProduct(m, a)
+        c3 = c3.addingProduct(m, a); c4 = c4.addingProduct(m, a); c5 = c5.addingProduct(m, a)
+        c6 = c6.addingProduct(m, a); c7 = c7.addingProduct(m, a); c8 = c8.addingProduct(m, a)
+        c9 = c9.addingProduct(m, a); c10 = c10.addingProduct(m, a); c11 = c11.addingProduct(m, a)
+    }
+    let s = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
+    return s.sum()
+}
+
+/// The FMA loop for a vector width (16: zmm, 8: ymm, 4: xmm/NEON).
+func fmaLoop(_ iterations: Int, _ seed: Float, width: Int) -> Float {
+    switch width {
+    case 16: return fmaLoop16(iterations, seed)
+    case 8: return fmaLoop8(iterations, seed)
+    default: return fmaLoop4(iterations, seed)
+    }
+}
+
+/// Vector widths this build's target CPU executes as one register each, widest first.
+var nativeWidths: [Int] {
+    switch KernelProfile.current {
+    case .avx512: return [16, 8]
+    case .avx2: return [8]
+    case .generic: return [4]
+    }
+}
+
+/// GFLOPS of `workers` concurrent fmaLoops (12 FMA x `width` lanes x 2 flops per iteration each).
+func measurePeak(workers: Int, repeats: Int, width: Int = KernelProfile.current.vectorWidth) -> Double {
     let iters = 20_000_000
     var sink = [Float](repeating: 0, count: workers)
     let t = medianTime(repeats) {
         sink.withUnsafeMutableBufferPointer { sp in
             let p = sp.baseAddress!
-            DispatchQueue.concurrentPerform(iterations: workers) { w in p[w] = fmaLoop(iters, Float(w + 1)) }
+            DispatchQueue.concurrentPerform(iterations: workers) { w in p[w] = fmaLoop(iters, Float(w + 1), width: width) }
         }
     }
     if sink.contains(where: { $0.isNaN }) { print("(peak sink NaN)") }
-    return Double(workers) * Double(iters) * 12 * 16 * 2 / t / 1e9
+    return Double(workers) * Double(iters) * 12 * Double(width) * 2 / t / 1e9
 }
 
 // MARK: PyTorch in the same run
@@ -315,29 +367,33 @@ do {
 Parallel.$threadCount.withValue(o.threads) {
     let load = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8))?.split(separator: " ").prefix(3).joined(separator: " ") ?? "?"
     print("bench \(o.mode): \(o.threads) thread(s), repeat \(o.repeats), \(ProcessInfo.processInfo.activeProcessorCount) cores, load average \(load)")
+    print("build: \(KernelProfile.buildDescription)")
     var peak2: Double? = nil
     if ProcessInfo.processInfo.environment["BENCH_NO_PEAK"] != "1" {   // (=1 when profiling one layer)
-        let p1 = measurePeak(workers: 1, repeats: o.repeats)
-        let p2 = measurePeak(workers: 2, repeats: o.repeats)
-        peak2 = p2
-        print("\nFMA peak (register-only vfmadd231ps zmm loop, 12 accumulators)")
-        print("  1 core : \(f1(p1)) GFLOPS")
-        print("  2 cores: \(f1(p2)) GFLOPS")
+        print("\nFMA peak (register-only multiply-add loop, 12 accumulators), per vector width")
+        for width in nativeWidths {
+            let p1 = measurePeak(workers: 1, repeats: o.repeats, width: width)
+            let p2 = measurePeak(workers: 2, repeats: o.repeats, width: width)
+            // Shares of peak below are of this profile's own width.
+            if width == KernelProfile.current.vectorWidth { peak2 = p2 }
+            print("  \(width * 32)-bit: 1 core \(f1(p1)) GFLOPS, 2 cores \(f1(p2)) GFLOPS\(width == KernelProfile.current.vectorWidth ? "  (this profile's width)" : "")")
+        }
     }
     if o.mode == "peak" || o.mode == "all" {
         // The GEMM micro-kernel alone, operands resident in L1/L2 (upper bound for GEMM/conv).
+        let nr = GEMM.nr
         for kc in [64, 128, 256] {
             let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
-            let b = UnsafeMutableRawPointer.allocate(byteCount: kc * 32 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 32)
-            a.initialize(repeating: 0.5, count: kc * 6); b.initialize(repeating: 0.25, count: kc * 32)
-            var c = [Float](repeating: 0, count: 6 * 32)
-            let calls = 200_000_000 / (kc * 6 * 32)
+            let b = UnsafeMutableRawPointer.allocate(byteCount: kc * nr * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * nr)
+            a.initialize(repeating: 0.5, count: kc * 6); b.initialize(repeating: 0.25, count: kc * nr)
+            var c = [Float](repeating: 0, count: 6 * nr)
+            let calls = 200_000_000 / (kc * 6 * nr)
             let t = medianTime(o.repeats) {
                 c.withUnsafeMutableBufferPointer { cp in
-                    for _ in 0..<calls { GEMM.microKernel6x32(kc, a, b, cp.baseAddress!, 32, true) }
+                    for _ in 0..<calls { GEMM.microKernel(kc, a, b, cp.baseAddress!, nr, true) }
                 }
             }
-            print("  micro-kernel 6x32, kc \(kc), 1 core: \(f1(Double(calls * kc * 6 * 32 * 2) / t / 1e9)) GFLOPS")
+            print("  micro-kernel 6x\(nr), kc \(kc), 1 core: \(f1(Double(calls * kc * 6 * nr * 2) / t / 1e9)) GFLOPS")
             a.deallocate(); b.deallocate()
         }
         // The window micro-kernel alone on a 3x3 conv's phase image (rows of width `wq`, 29
@@ -351,18 +407,18 @@ Parallel.$threadCount.withValue(o.threads) {
             a.initialize(repeating: 0.5, count: kc * 6); ph.initialize(repeating: 0.25, count: channels * plane + 64)
             var offsets = [Int]()
             for ci in 0..<channels { for ky in 0..<3 { for kx in 0..<3 { offsets.append(ci * plane + ky * wq + (wq == 48 ? 0 : kx)) } } }
-            var c = [Float](repeating: 0, count: 6 * 32)
-            let calls = 200_000_000 / (kc * 6 * 32)
+            var c = [Float](repeating: 0, count: 6 * nr)
+            let calls = 200_000_000 / (kc * 6 * nr)
             let t = medianTime(o.repeats) {
                 c.withUnsafeMutableBufferPointer { cp in
                     offsets.withUnsafeBufferPointer { op in
                         for i in 0..<calls {
-                            WindowConv.microKernel6x32Windows(kc, a, ph + (i % 8) * wq, op.baseAddress!, cp.baseAddress!, 32, true)
+                            WindowConv.windowKernel(kc, a, ph + (i % 8) * wq, op.baseAddress!, cp.baseAddress!, nr, true)
                         }
                     }
                 }
             }
-            print("  window micro-kernel 6x32, kc \(kc), row width \(wq)\(wq == 48 ? " (aligned)" : ""), 1 core: \(f1(Double(calls * kc * 6 * 32 * 2) / t / 1e9)) GFLOPS")
+            print("  window micro-kernel 6x\(nr), kc \(kc), row width \(wq)\(wq == 48 ? " (aligned)" : ""), 1 core: \(f1(Double(calls * kc * 6 * nr * 2) / t / 1e9)) GFLOPS")
             a.deallocate(); ph.deallocate()
         }
     }

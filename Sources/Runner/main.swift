@@ -95,7 +95,7 @@ struct Runner: ParsableCommand {
           130, 143  interrupted (Ctrl-C / SIGTERM): the run stops after the current step or
                     training iteration; finished steps stay cached. A second Ctrl-C stops at once.
         """,
-        version: ProjectInfo.version,
+        version: ProjectInfo.versionLine,
         subcommands: [Run.self, Verify.self, ShowConfig.self, List.self],
         defaultSubcommand: Run.self)
 }

@@ -1,6 +1,7 @@
 import XCTest
 import Foundation
 import Recipes
+import SIMDCore
 
 /// The recipe layer end to end: loading, validation errors (each naming file:line:column and,
 /// where a name is close, a did-you-mean), parameter resolution, runs, the run directory,
@@ -530,6 +531,8 @@ final class RecipeEngineTests: XCTestCase {
         let toolchain = try XCTUnwrap(m["toolchain"] as? [String: String])
         XCTAssertEqual(Set(toolchain.keys), ["swift", "libpng", "libyaml", "libjpeg"])
         XCTAssertTrue(toolchain["libyaml"]!.hasPrefix("0."), toolchain["libyaml"]!)
+        XCTAssertEqual(m["build"] as? [String: String],
+                       ["kernel_profile": KernelProfile.current.rawValue, "target_cpu": KernelProfile.targetCPU])
         let params = try XCTUnwrap(m["parameters"] as? [String: String])
         XCTAssertEqual(params["per_class"], "2")
         XCTAssertEqual(params["seed"], "7")

@@ -29,56 +29,74 @@ final class GEMMTests: XCTestCase {
     }
 
     func testTileConstants() {
-        // The micro-kernel is 6 rows x 32 columns (12 zmm accumulators); blocks are tile multiples.
-        XCTAssertEqual(GEMM.mr, 6)
-        XCTAssertEqual(GEMM.nr, 32)
+        // Each profile's micro-tile is 6 rows x two vectors, 12 accumulators that fit its register
+        // file: avx512 6x32 (SIMD16, zmm), avx2 6x16 (SIMD8, ymm), generic 6x8 (SIMD4, xmm/NEON).
+        // Blocks are tile multiples.
+        let expected: [KernelProfile: (vector: Int, rows: Int, columns: Int)] =
+            [.avx512: (16, 6, 32), .avx2: (8, 6, 16), .generic: (4, 6, 8)]
+        for profile in KernelProfile.allCases {
+            let e = expected[profile]!
+            XCTAssertEqual(profile.vectorWidth, e.vector, "\(profile)")
+            XCTAssertEqual(profile.microTile.rows, e.rows, "\(profile)")
+            XCTAssertEqual(profile.microTile.columns, e.columns, "\(profile)")
+        }
+        let current = KernelProfile.current
+        print("kernel profile \(current), target CPU \(KernelProfile.targetCPU)")
+        XCTAssertEqual(KernelVector.scalarCount, current.vectorWidth)
+        XCTAssertEqual(GEMM.mr, current.microTile.rows)
+        XCTAssertEqual(GEMM.nr, current.microTile.columns)
         XCTAssertEqual(GEMM.mc % GEMM.mr, 0)
         XCTAssertEqual(GEMM.nc % GEMM.nr, 0)
+        #if arch(x86_64)
+        // The build names the CPU it generated code for; the profile follows from it unless overridden.
+        XCTAssertFalse(KernelProfile.targetCPU.isEmpty)
+        #endif
     }
 
     func testMicroKernelSingleTile() {
-        // One full 6x32 tile with kc = 5, both overwrite and accumulate.
-        let kc = 5
+        // One full MR x NR tile with kc = 5, both overwrite and accumulate.
+        let kc = 5, nr = GEMM.nr
         let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
-        let b = UnsafeMutableRawPointer.allocate(byteCount: kc * 32 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 32)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: kc * nr * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * nr)
         defer { a.deallocate(); b.deallocate() }
         for i in 0..<(kc * 6) { a[i] = Float(i % 7) - 3 }
-        for i in 0..<(kc * 32) { b[i] = Float(i % 5) * 0.5 }
-        var c = [Float](repeating: 1, count: 6 * 40)
-        c.withUnsafeMutableBufferPointer { GEMM.microKernel6x32(kc, a, b, $0.baseAddress!, 40, true) }
-        for r in 0..<6 { for col in 0..<40 {
+        for i in 0..<(kc * nr) { b[i] = Float(i % 5) * 0.5 }
+        let ldc = nr + 8
+        var c = [Float](repeating: 1, count: 6 * ldc)
+        c.withUnsafeMutableBufferPointer { GEMM.microKernel(kc, a, b, $0.baseAddress!, ldc, true) }
+        for r in 0..<6 { for col in 0..<ldc {
             var s: Float = 0
-            for p in 0..<kc { s += a[p * 6 + r] * b[p * 32 + col % 32] }
-            XCTAssertEqual(c[r * 40 + col], col < 32 ? 1 + s : 1, accuracy: 1e-5)
+            for p in 0..<kc { s += a[p * 6 + r] * b[p * nr + col % nr] }
+            XCTAssertEqual(c[r * ldc + col], col < nr ? 1 + s : 1, accuracy: 1e-5)
         } }
     }
 
     func testEdgeMicroKernelMatchesFullKernelRows() {
         // The 2-row edge kernel gives, bit for bit, the first rows of the 6-row kernel's tile and
         // leaves the other rows alone.
-        let kc = 300
+        let kc = 300, nr = GEMM.nr
         let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
-        let b = UnsafeMutableRawPointer.allocate(byteCount: kc * 32 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 32)
+        let b = UnsafeMutableRawPointer.allocate(byteCount: kc * nr * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * nr)
         defer { a.deallocate(); b.deallocate() }
         var rng = SeededRNG(seed: 9)
         for i in 0..<(kc * 6) { a[i] = rng.uniform(-1, 1) }
-        for i in 0..<(kc * 32) { b[i] = rng.uniform(-1, 1) }
+        for i in 0..<(kc * nr) { b[i] = rng.uniform(-1, 1) }
         for accumulate in [false, true] {
-            var full = [Float](repeating: 0.5, count: 6 * 32)
-            full.withUnsafeMutableBufferPointer { GEMM.microKernel6x32(kc, a, b, $0.baseAddress!, 32, accumulate) }
+            var full = [Float](repeating: 0.5, count: 6 * nr)
+            full.withUnsafeMutableBufferPointer { GEMM.microKernel(kc, a, b, $0.baseAddress!, nr, accumulate) }
             for rows in 1...2 {
-                var edge = [Float](repeating: 0.5, count: 6 * 32)
-                edge.withUnsafeMutableBufferPointer { GEMM.microKernel2x32(kc, a, b, $0.baseAddress!, 32, accumulate, rows: rows) }
-                XCTAssertEqual(Array(edge[0..<(rows * 32)]), Array(full[0..<(rows * 32)]), "rows \(rows)")
-                XCTAssertTrue(edge[(rows * 32)...].allSatisfy { $0 == 0.5 }, "rows past \(rows) written")
+                var edge = [Float](repeating: 0.5, count: 6 * nr)
+                edge.withUnsafeMutableBufferPointer { GEMM.microKernel2Rows(kc, a, b, $0.baseAddress!, nr, accumulate, rows: rows) }
+                XCTAssertEqual(Array(edge[0..<(rows * nr)]), Array(full[0..<(rows * nr)]), "rows \(rows)")
+                XCTAssertTrue(edge[(rows * nr)...].allSatisfy { $0 == 0.5 }, "rows past \(rows) written")
             }
         }
     }
 
     func testWindowMicroKernelSingleTile() {
-        // The window micro-kernel reads B row p as the 32 floats at b + offsets[p]: unaligned,
+        // The window micro-kernel reads B row p as the NR floats at b + offsets[p]: unaligned,
         // overlapping windows of one buffer (as in a padded image), overwrite and accumulate.
-        let kc = 7
+        let kc = 7, nr = GEMM.nr
         let offsets = [0, 1, 2, 37, 38, 39, 75]
         let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
         let b = UnsafeMutableRawPointer.allocate(byteCount: 128 * 4, alignment: 64).bindMemory(to: Float.self, capacity: 128)
@@ -86,14 +104,14 @@ final class GEMMTests: XCTestCase {
         for i in 0..<(kc * 6) { a[i] = Float(i % 7) - 3 }
         for i in 0..<128 { b[i] = Float(i % 11) * 0.25 - 1 }
         for accumulate in [false, true] {
-            var c = [Float](repeating: 2, count: 6 * 48)
+            var c = [Float](repeating: 2, count: 6 * (nr + 16))
             offsets.withUnsafeBufferPointer { o in
-                c.withUnsafeMutableBufferPointer { WindowConv.microKernel6x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 48, accumulate) }
+                c.withUnsafeMutableBufferPointer { WindowConv.windowKernel(kc, a, b, o.baseAddress!, $0.baseAddress!, nr + 16, accumulate) }
             }
-            for r in 0..<6 { for col in 0..<48 {
+            for r in 0..<6 { for col in 0..<(nr + 16) {
                 var s: Float = 0
-                for p in 0..<kc { s += a[p * 6 + r] * b[offsets[p] + col % 32] }
-                XCTAssertEqual(c[r * 48 + col], col < 32 ? (accumulate ? 2 + s : s) : 2, accuracy: 1e-5)
+                for p in 0..<kc { s += a[p * 6 + r] * b[offsets[p] + col % nr] }
+                XCTAssertEqual(c[r * (nr + 16) + col], col < nr ? (accumulate ? 2 + s : s) : 2, accuracy: 1e-5)
             } }
         }
     }
@@ -101,9 +119,9 @@ final class GEMMTests: XCTestCase {
     func testWindowEdgeMicroKernelsMatchFullKernelRows() {
         // The 2- and 4-row window edge kernels give, bit for bit, the first rows of the 6-row
         // window kernel's tile and leave the other rows alone.
-        let kc = 300
+        let kc = 300, nr = GEMM.nr
         let offsets = (0..<kc).map { p in (p / 9) * 40 + ((p % 9) / 3) * 13 + p % 3 }   // 3x3 taps on 13-wide rows
-        let span = offsets.max()! + 32
+        let span = offsets.max()! + nr
         let a = UnsafeMutableRawPointer.allocate(byteCount: kc * 6 * 4, alignment: 64).bindMemory(to: Float.self, capacity: kc * 6)
         let b = UnsafeMutableRawPointer.allocate(byteCount: span * 4, alignment: 64).bindMemory(to: Float.self, capacity: span)
         defer { a.deallocate(); b.deallocate() }
@@ -112,16 +130,16 @@ final class GEMMTests: XCTestCase {
         for i in 0..<span { b[i] = rng.uniform(-1, 1) }
         offsets.withUnsafeBufferPointer { o in
             for accumulate in [false, true] {
-                var full = [Float](repeating: 0.5, count: 6 * 32)
-                full.withUnsafeMutableBufferPointer { WindowConv.microKernel6x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 32, accumulate) }
+                var full = [Float](repeating: 0.5, count: 6 * nr)
+                full.withUnsafeMutableBufferPointer { WindowConv.windowKernel(kc, a, b, o.baseAddress!, $0.baseAddress!, nr, accumulate) }
                 for rows in 1...4 {
-                    var edge = [Float](repeating: 0.5, count: 6 * 32)
+                    var edge = [Float](repeating: 0.5, count: 6 * nr)
                     edge.withUnsafeMutableBufferPointer {
-                        if rows <= 2 { WindowConv.microKernel2x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 32, accumulate, rows: rows) }
-                        else { WindowConv.microKernel4x32Windows(kc, a, b, o.baseAddress!, $0.baseAddress!, 32, accumulate, rows: rows) }
+                        if rows <= 2 { WindowConv.windowKernel2Rows(kc, a, b, o.baseAddress!, $0.baseAddress!, nr, accumulate, rows: rows) }
+                        else { WindowConv.windowKernel4Rows(kc, a, b, o.baseAddress!, $0.baseAddress!, nr, accumulate, rows: rows) }
                     }
-                    XCTAssertEqual(Array(edge[0..<(rows * 32)]), Array(full[0..<(rows * 32)]), "rows \(rows)")
-                    XCTAssertTrue(edge[(rows * 32)...].allSatisfy { $0 == 0.5 }, "rows past \(rows) written")
+                    XCTAssertEqual(Array(edge[0..<(rows * nr)]), Array(full[0..<(rows * nr)]), "rows \(rows)")
+                    XCTAssertTrue(edge[(rows * nr)...].allSatisfy { $0 == 0.5 }, "rows past \(rows) written")
                 }
             }
         }
@@ -164,12 +182,14 @@ final class GEMMTests: XCTestCase {
     func testTransposedProductScratchAccumulation() throws {
         // Small N with large M runs as C^T = B^T A^T: C^T accumulates in a worker scratch over all
         // K blocks (k > kc) and is stored once per NC block (m > nc), overwrite and accumulate.
-        XCTAssertTrue(GEMM.prefersTransposedProduct(m: 1100, n: 20))
-        // 14x14 maps (N = 196): transposed only with deep K (ResNet l3 3x3 forward, K = 2304).
-        XCTAssertTrue(GEMM.prefersTransposedProduct(m: 256, n: 196, k: 2304))
+        XCTAssertTrue(GEMM.prefersTransposedProduct(m: 1100, n: 10))
+        XCTAssertEqual(GEMM.prefersTransposedProduct(m: 1100, n: 20), GEMM.nr > 8)   // 20 -> 24 with 8-wide tiles
+        // 14x14 maps (N = 196): transposed only with deep K (ResNet l3 3x3 forward, K = 2304), and
+        // only with 32-wide tiles (196 -> 224 columns; 16-wide tiles pad to 208, 8-wide to 200).
+        XCTAssertEqual(GEMM.prefersTransposedProduct(m: 256, n: 196, k: 2304), GEMM.nr == 32)
         XCTAssertFalse(GEMM.prefersTransposedProduct(m: 2304, n: 196, k: 256))
         var worst: Float = 0
-        for (m, n, k) in [(1100, 20, 600), (300, 49, 530), (61, 7, 257), (256, 196, 2304)] { for acc in [false, true] {
+        for (m, n, k) in [(1100, 20, 600), (1100, 10, 300), (300, 49, 530), (61, 7, 257), (256, 196, 2304)] { for acc in [false, true] {
             let (d, mag) = compare(m: m, n: n, k: k, tA: (m + k) % 2 == 0, tB: acc, accumulate: acc)
             XCTAssertLessThan(d, 1e-4 * max(1, mag), "\(m)x\(n)x\(k) accumulate \(acc)")
             worst = max(worst, d)

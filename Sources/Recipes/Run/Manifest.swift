@@ -1,11 +1,13 @@
 // MARK: - Manifest
 //
-// Enough to reproduce or audit a run: which code (git commit, dirty flag, executable fingerprint), which toolchain and C
-// libraries, which parameters and seed, which input files (SHA-256), how long each step took.
+// Enough to reproduce or audit a run: which code (git commit, dirty flag, executable fingerprint) built
+// for which CPU (kernel profile, target CPU), which toolchain and C libraries, which parameters and
+// seed, which input files (SHA-256), how long each step took.
 import Foundation
 import CPNG
 import CYAML
 import CJPEG
+import SIMDCore
 
 public struct Manifest {
     public struct Input: Sendable { public let path: String; public let sha256: String }
@@ -74,6 +76,7 @@ public struct Manifest {
             "created": ISO8601DateFormatter().string(from: Date()),
             "git": ["commit": g.commit, "dirty": g.dirty.map { $0 as Any } ?? NSNull()],
             "toolchain": Manifest.libraries,
+            "build": ["kernel_profile": KernelProfile.current.rawValue, "target_cpu": KernelProfile.targetCPU],
             "threads": settings.threads ?? ProcessInfo.processInfo.activeProcessorCount,
             "seed": seedValue,
             "overrides": settings.overrides,

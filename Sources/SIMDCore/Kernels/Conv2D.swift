@@ -13,6 +13,7 @@
 //   dw = sum_n dy_n · col_n^T            ONE GEMM over the batch (depth N*Hout*Wout), operands packed
 //                                        from channel-last copies (ConvWeightGradient.swift).
 //   db = rowsum(dy)
+// Which algorithm runs each of these for a geometry: ConvPlan.swift (one table, one place).
 // Forward and input gradient run image by image: a batch of at least two images per worker is
 // split over the workers by images (each image single-threaded), a smaller one runs every image with
 // all workers (`forEachImage`). Either way each image's arithmetic is the same: deterministic.
@@ -107,8 +108,7 @@ public enum Conv2D {
                                          convolving c: ConvGeometry? = nil) -> PrepackedA<PA>? {
         guard let cache else { return nil }
         let shape = [g.outChannels, g.inChannels, g.kernelHeight, g.kernelWidth]
-        // `c`: the convolution `convGEMM` runs with these panels; the window path wants MR panels.
-        let asB = !(c.map(WindowConv.applies) ?? false) && GEMM.prefersTransposedProduct(m: m, n: n, k: k)
+        let asB = ConvPlan.weightsAsNRPanels(m: m, n: n, k: k, convolving: c)
         let panels = cache.panels(source: source, shape: shape, layout: layout, m: m, k: k, asB: asB, packer: a)
         return PrepackedA(fallback: a, panels: panels)
     }
@@ -127,26 +127,21 @@ public enum Conv2D {
         }
     }
 
-    /// y[M, Hout*Wout] (+)= A[M, K] · im2col(x) for one image.
-    /// Wide maps (>= 28 output columns): the window path (WindowConv.swift), no B packing at all.
-    /// Small maps whose GEMM is the transposed product (ResNet stages 3-4: 14x14, 7x7): the pixel-window
-    /// path (PixelWindowConv.swift), A read from the image. Other large feature maps: B panels are
-    /// packed straight from the image (each worker packs only its own columns). Other small maps
-    /// (<= 256 output pixels): the GEMM splits C by rows and every worker would repeat the gather for
-    /// all of B, so the column matrix is built once (in parallel) and packed with plain vector copies.
+    /// y[M, Hout*Wout] (+)= A[M, K] · im2col(x) for one image, by the path `ConvPlan.forward` picks.
     static func convGEMM<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                         y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let np = g.outPixels
-        if g.isPointwise {
+        switch ConvPlan.forward(g) {
+        case .pointwise:
             GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: MatrixPackB(base: x, ld: np, transposed: false),
                      c: y, ldc: np, accumulate: accumulate)
-        } else if WindowConv.applies(g) {
+        case .window:
             WindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
-        } else if PixelWindowConv.applies(g) {
+        case .pixelWindow:
             PixelWindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
-        } else if np <= 256 {
+        case .columnMatrix:
             convColumnMatrix(a: a, x: x, g, y: y, accumulate: accumulate)
-        } else {
+        case .packedImage:
             GEMM.run(m: g.outChannels, n: np, k: g.k, a: a, b: Im2ColPackB(x: x, g: g),
                      c: y, ldc: np, accumulate: accumulate)
         }
@@ -165,8 +160,7 @@ public enum Conv2D {
     /// Conv2D.forEachImage(32) { img in convGEMM(a: a, x: x + img * inStride, g, y: y + img * outStride, accumulate: false) }
     /// ```
     static func forEachImage(_ batch: Int, _ body: (Int) -> Void) {
-        let workers = Parallel.threadCount
-        guard workers > 1 && batch >= 2 * workers else {
+        guard ConvPlan.splitsBatchByImages(batch) else {
             for img in 0..<batch { body(img) }
             return
         }
@@ -187,8 +181,8 @@ public enum Conv2D {
                 columnMatrix: true)
     }
 
-    /// y (+)= A · col(x) through an explicit column matrix and GEMM.run: small maps that are not
-    /// the transposed product, and the reference the pixel-window path must match bit for bit.
+    /// y (+)= A · col(x) through an explicit column matrix and GEMM.run: the `columnMatrix` path,
+    /// and the reference the pixel-window path must match bit for bit.
     static func convColumnMatrix<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ g: ConvGeometry,
                                                 y: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let np = g.outPixels
@@ -240,7 +234,8 @@ public enum Conv2D {
         let np = g.outPixels, kh = g.kernelHeight, kw = g.kernelWidth
         let cin = g.inChannels, cout = g.outChannels
         let dyStride = cout * np, dxStride = cin * g.inPixels
-        if g.isPointwise {
+        switch ConvPlan.inputGradient(g) {
+        case .pointwise:
             // dx[Cin, HW] = w^T[Cin, Cout] · dy[Cout, HW]
             let a = MatrixPackA(base: weight, ld: cin, transposed: true)
             let p = prepacked(a, cache: cache, source: source, g, layout: .transposed, m: cin, k: cout, n: np)
@@ -254,14 +249,10 @@ public enum Conv2D {
                     GEMM.run(m: cin, n: np, k: cout, a: a, b: b, c: dx + img * dxStride, ldc: np, accumulate: false)
                 }
             }
-            return
-        }
-        if g.strideH == 1 && g.strideW == 1 && g.padH <= kh - 1 && g.padW <= kw - 1 {
+        case .transposed:
             // Transposed conv as a forward conv: w'[ci, co, ky, kx] = w[co, ci, kh-1-ky, kw-1-kx],
             // padding k-1-p; output size (Hout + 2(k-1-p) - k + 1) = H.
-            let t = ConvGeometry(inChannels: cout, height: g.outHeight, width: g.outWidth, outChannels: cin,
-                                 kernelHeight: kh, kernelWidth: kw, strideH: 1, strideW: 1,
-                                 padH: kh - 1 - g.padH, padW: kw - 1 - g.padW)
+            let t = ConvPlan.transposedGeometry(g)
             precondition(t.outHeight == g.height && t.outWidth == g.width)
             // The flipped kernel is read straight from `weight` while packing (no copy: a fresh
             // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
@@ -277,9 +268,18 @@ public enum Conv2D {
                     convGEMM(a: a, x: dy + img * dyStride, t, y: dx + img * dxStride, accumulate: false)
                 }
             }
-            return
+        case .columnMatrix:
+            inputGradientColumnMatrix(dy: dy, batch: batch, weight: weight, g, dx: dx, cache: cache, source: source)
         }
-        // General: dcol[K, Hout*Wout] = w^T · dy, then col2im.
+    }
+
+    /// The `columnMatrix` input gradient (strided convolutions): dcol[K, Hout*Wout] = w^T · dy per
+    /// image, then col2im.
+    static func inputGradientColumnMatrix(dy: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>,
+                                          _ g: ConvGeometry, dx: UnsafeMutablePointer<Float>,
+                                          cache: PackedWeightCache?, source: [Float]) {
+        let np = g.outPixels, cout = g.outChannels
+        let dyStride = cout * np, dxStride = g.inChannels * g.inPixels
         let a = MatrixPackA(base: weight, ld: g.k, transposed: true)
         let p = prepacked(a, cache: cache, source: source, g, layout: .transposed, m: g.k, k: cout, n: np)
         forEachImage(batch) { img in
@@ -335,8 +335,8 @@ public enum Conv2D {
         weightGradientBatched(dy: dy, x: x, batch: batch, g, dw: dw)
     }
 
-    /// The previous path, image by image: im2col, then dw += dy_n · col^T (a GEMM per image).
-    /// Kept as a second reference for tests and benchmarks.
+    /// Image by image: im2col, then dw += dy_n · col^T (a GEMM per image). Not a ConvPlan path: a
+    /// second reference for tests (the batched path must match it bit for bit) and benchmarks.
     public static func weightGradientPerImage(dy: UnsafePointer<Float>, x: UnsafePointer<Float>, batch: Int,
                                               _ g: ConvGeometry, dw: UnsafeMutablePointer<Float>) {
         let np = g.outPixels

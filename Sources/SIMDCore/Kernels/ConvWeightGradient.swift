@@ -13,7 +13,7 @@
 //   D operand, rows co:                          D[co, d] = dyT[n, oy, ox, co].
 // C = X · D^T (C^T[K', Cout]) or D · X^T (C[Cout, K']), accumulated in a zero-initialised padded
 // scratch and scattered into dw [Cout, Cin, kh, kw] at the end. When Cin is a multiple of NR, D · X^T
-// does not pack X at all: each of its NR panels reads 32 contiguous channels of xP in place.
+// does not pack X at all: each of its NR panels reads NR contiguous channels of xP in place.
 //
 // The copies hold a few images at a time ("rounds", a count fixed by the shape) so they stay small.
 // Determinism: workers own disjoint panels of C (a static split of X's panels); every C element is
@@ -22,26 +22,6 @@
 // the per-image path, so results are bit-identical to it (training runs reproduce exactly).
 
 extension Conv2D {
-    /// True when the batched weight gradient computes C^T[K', Cout] = X · D^T (X in MR panels);
-    /// false: C[Cout, K'] = D · X^T (X in NR panels). Picks the orientation with less zero padding of
-    /// the micro-tiles (a pure function of the shape).
-    public static func weightGradientXIsA(_ g: ConvGeometry) -> Bool {
-        if weightGradientXWindows(g) { return false }
-        let k = g.k, cout = g.outChannels
-        let a = GEMM.roundUp(k, GEMM.mr) * GEMM.roundUp(cout, GEMM.nr)
-        let b = GEMM.roundUp(cout, GEMM.mr) * GEMM.roundUp(k, GEMM.nr)
-        return a <= b
-    }
-
-    /// True when X is not packed at all: with Cin a multiple of NR, every NR panel of X lies inside
-    /// one (ky, kx) segment, so its row at depth d is 32 contiguous floats of xP — a "window" the
-    /// window micro-kernel loads in place (WindowConv.swift). Taken when D's MR panels then waste
-    /// little (at most 10% padding rows): packing X was most of the packing (C4GAP-128: K' = 1152
-    /// rows against 128 for D).
-    public static func weightGradientXWindows(_ g: ConvGeometry) -> Bool {
-        g.inChannels % GEMM.nr == 0 && GEMM.roundUp(g.outChannels, GEMM.mr) * 10 <= g.outChannels * 11
-    }
-
     /// Images per round of channel-last copies: about 4 MB of copies, at least one image.
     public static func weightGradientRoundImages(_ g: ConvGeometry, batch: Int) -> Int {
         let perImage = (g.height + 2 * g.padH) * (g.width + 2 * g.padW) * g.inChannels + g.outPixels * g.outChannels
@@ -60,7 +40,11 @@ extension Conv2D {
         let H = g.height, W = g.width, hp = H + 2 * g.padH, wp = W + 2 * g.padW
         let hout = g.outHeight, wout = g.outWidth, np = g.outPixels
         let kRows = g.k   // K' = kh*kw*Cin
-        let xIsA = weightGradientXIsA(g), xWindows = weightGradientXWindows(g)
+        // ConvPlan.weightGradient: X in place (`xInPlace`: with Cin a multiple of NR every NR panel
+        // of X lies inside one (ky, kx) segment, so its row at depth d is NR contiguous floats of
+        // xP, a "window" the window micro-kernel loads in place), or packed as A or as B.
+        let plan = ConvPlan.weightGradient(g)
+        let xIsA = plan == .xIsA, xWindows = plan == .xInPlace
         let xWidth = xIsA ? mr : nr, dWidth = xIsA ? nr : mr
         let xPanels = (kRows + xWidth - 1) / xWidth, dPanels = (cout + dWidth - 1) / dWidth
         // Padded accumulator: rows x cols of whole micro-tiles.
@@ -80,7 +64,7 @@ extension Conv2D {
 
         // Segment offsets of X's rows: shift s = ky*kw + kx starts at (ky*wp + kx)*Cin.
         // In-place X reads xP channel-blocked instead, [n][Cin/NR][hp][wp][NR]: a panel's rows are
-        // then consecutive 128-byte runs (from plain channel-last rows 4*128 bytes apart, a panel
+        // then consecutive NR-float runs (from plain channel-last rows Cin floats apart, a panel
         // used a quarter of L1's sets and ran slower than packing).
         let pixelStride = xWindows ? nr : cin, channelBlock = hp * wp * nr
         var shiftOffsets = [Int](repeating: 0, count: kh * kw)
@@ -91,14 +75,16 @@ extension Conv2D {
             // 1. Channel-last copies of this round's images, 16 channels per task: each task
             //    streams 16 planes and writes whole 64-byte channel groups (16x16 register
             //    transposes; a row-at-a-time scatter over all channels measured 2x slower).
-            let xBlocks = (cin + 15) / 16, dBlocks = (cout + 15) / 16
+            // (In place, a task must not cross a channel block of NR: 8 channels with 8-wide tiles.)
+            let xGroup = xWindows ? Swift.min(16, nr) : 16
+            let xBlocks = (cin + xGroup - 1) / xGroup, dBlocks = (cout + 15) / 16
             let xTasks = images * xBlocks, tasks = xTasks + images * dBlocks
             Parallel.forEachChunk(count: tasks) { r in
                 for t in r {
                     // Safe: task t writes only its own 16 channels of one image of xP (or of dyT).
                     if t < xTasks {
-                        let n = t / xBlocks, c0 = (t % xBlocks) * 16
-                        channelsLast(x + ((n0 + n) * cin + c0) * H * W, planeStride: H * W, channels: Swift.min(16, cin - c0),
+                        let n = t / xBlocks, c0 = (t % xBlocks) * xGroup
+                        channelsLast(x + ((n0 + n) * cin + c0) * H * W, planeStride: H * W, channels: Swift.min(xGroup, cin - c0),
                                      height: H, width: W,
                                      into: xP + n * xImage + (xWindows ? (c0 / nr) * channelBlock + c0 % nr : c0)
                                          + (g.padH * wp + g.padW) * pixelStride,
@@ -169,7 +155,7 @@ extension Conv2D {
                             for jr in 0..<dPanels {
                                 let bp = UnsafePointer(bufD + jr * nr * kcur)
                                 for ir in 0..<xCount {
-                                    GEMM.microKernel6x32(kcur, bufX + ir * mr * kcur, bp,
+                                    GEMM.microKernel(kcur, bufX + ir * mr * kcur, bp,
                                                          acc + (xb + ir) * mr * cCols + jr * nr, cCols, true)
                                 }
                             }
@@ -177,7 +163,7 @@ extension Conv2D {
                             for jr in 0..<xCount {
                                 let bp = UnsafePointer(bufX + jr * nr * kcur)
                                 for ir in 0..<dPanels {
-                                    GEMM.microKernel6x32(kcur, bufD + ir * mr * kcur, bp,
+                                    GEMM.microKernel(kcur, bufD + ir * mr * kcur, bp,
                                                          acc + ir * mr * cCols + (xb + jr) * nr, cCols, true)
                                 }
                             }
@@ -302,11 +288,13 @@ struct ChannelLastOperand {
         if valid == width && s0 == s1 {
             // One segment: a contiguous run of `width` floats per depth.
             let src = base + segmentOffsets[s0] + (row0 - s0 * segmentLength)
-            if width == 32 {
+            if width == GEMM.nr {
+                typealias V = KernelVector
+                let second = MemoryLayout<V>.size
                 for p in 0..<kc {
-                    let s = UnsafeRawPointer(src + depthOffsets[p]), d = UnsafeMutableRawPointer(dst + p * 32)
-                    d.storeBytes(of: s.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-                    d.storeBytes(of: s.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self), toByteOffset: 64, as: SIMD16<Float>.self)
+                    let s = UnsafeRawPointer(src + depthOffsets[p]), d = UnsafeMutableRawPointer(dst + p * width)
+                    d.storeBytes(of: s.loadUnaligned(as: V.self), as: V.self)
+                    d.storeBytes(of: s.loadUnaligned(fromByteOffset: second, as: V.self), toByteOffset: second, as: V.self)
                 }
                 return
             }

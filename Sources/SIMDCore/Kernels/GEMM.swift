@@ -7,7 +7,11 @@
 //     for pc in K by KC:
 //       for ic in M by MC:        A block  (MC x KC) packed into MR-tall panels   (L2)
 //         for jr in NC by NR:     one B micro-panel (KC x NR) stays in L1
-//           for ir in MC by MR:   micro-kernel: 6x32 tile of C in 12 zmm accumulators
+//           for ir in MC by MR:   micro-kernel: MR x NR tile of C in 12 vector accumulators
+//
+// MR = 6 rows by NR = two `KernelVector`s: 6x32 with AVX-512, 6x16 with AVX2, 6x8 generic; the
+// micro-kernels of every path live in MicroKernels.swift (which says why each tile fits its
+// register file).
 //
 // The micro-kernel is a separate `@inline(never)` function on purpose: measured on Zen 4, the same
 // 6x32 loop ran at ~96 GFLOPS/core as its own function and at 17 GFLOPS when inlined into the outer
@@ -30,8 +34,8 @@
 public enum GEMM {
     /// Micro-tile rows (broadcast A values per k).
     public static let mr = 6
-    /// Micro-tile columns: two `SIMD16<Float>` (zmm) vectors per k.
-    public static let nr = 32
+    /// Micro-tile columns: two `KernelVector`s per k (32 with AVX-512, 16 with AVX2, 8 generic).
+    public static let nr = 2 * KernelVector.scalarCount
     /// Depth of a packed block: the B micro-panel (KC x NR x 4 B = 32 KB) lives in L1/L2.
     public static let kc = 256
     /// Rows of a packed A block (multiple of `mr`): 192 x 256 x 4 B = 192 KB in L2.
@@ -108,7 +112,8 @@ public enum GEMM {
     /// y[j] is summed in the same order, so the result does not depend on the thread count.
     static func gemv(n: Int, k: Int, x: UnsafePointer<Float>, incx: Int, b: UnsafePointer<Float>, ldb: Int,
                      transposeB: Bool, y: UnsafeMutablePointer<Float>, accumulate: Bool) {
-        typealias V = SIMD16<Float>
+        typealias V = KernelVector
+        let w = V.scalarCount
         let xs = UnsafeMutablePointer<Float>.allocate(capacity: k)   // contiguous copy of x
         defer { xs.deallocate() }
         for p in 0..<k { xs[p] = x[p * incx] }
@@ -119,10 +124,10 @@ public enum GEMM {
                     let row = UnsafeRawPointer(b + j * ldb), xr = UnsafeRawPointer(xs)
                     var acc0 = V(), acc1 = V()
                     var p = 0
-                    while p + 32 <= k {
-                        acc0.addProduct(row.loadUnaligned(fromByteOffset: p * 4, as: V.self), xr.loadUnaligned(fromByteOffset: p * 4, as: V.self))
-                        acc1.addProduct(row.loadUnaligned(fromByteOffset: p * 4 + 64, as: V.self), xr.loadUnaligned(fromByteOffset: p * 4 + 64, as: V.self))
-                        p += 32
+                    while p + 2 * w <= k {
+                        multiplyAdd(&acc0, row.loadUnaligned(fromByteOffset: p * 4, as: V.self), xr.loadUnaligned(fromByteOffset: p * 4, as: V.self))
+                        multiplyAdd(&acc1, row.loadUnaligned(fromByteOffset: (p + w) * 4, as: V.self), xr.loadUnaligned(fromByteOffset: (p + w) * 4, as: V.self))
+                        p += 2 * w
                     }
                     var s = (acc0 + acc1).sum()
                     while p < k { s += b[j * ldb + p] * xs[p]; p += 1 }
@@ -131,18 +136,19 @@ public enum GEMM {
             }
         } else {
             Parallel.forEachChunk(count: (n + 15) / 16, minChunk: 4) { blocks in
-                // Safe: this worker owns y[j] for j in its 16-wide blocks.
+                // Safe: this worker owns y[j] for j in its 16-wide blocks (16: a multiple of every
+                // profile's vector width).
                 let j0 = blocks.lowerBound * 16, j1 = Swift.min(n, blocks.upperBound * 16)
                 if !accumulate { (y + j0).update(repeating: 0, count: j1 - j0) }
                 for p in 0..<k {
                     let xv = xs[p], row = b + p * ldb
                     var j = j0
-                    while j + 16 <= j1 {
+                    while j + w <= j1 {
                         let yr = UnsafeMutableRawPointer(y + j)
                         var v = yr.loadUnaligned(as: V.self)
-                        v.addProduct(V(repeating: xv), UnsafeRawPointer(row + j).loadUnaligned(as: V.self))
+                        multiplyAdd(&v, V(repeating: xv), UnsafeRawPointer(row + j).loadUnaligned(as: V.self))
                         yr.storeBytes(of: v, as: V.self)
-                        j += 16
+                        j += w
                     }
                     while j < j1 { y[j] += xv * row[j]; j += 1 }
                 }
@@ -162,7 +168,7 @@ public enum GEMM {
             }
             return
         }
-        // Small N (e.g. 7x7 feature maps, N = 49): padding N to 32-wide panels wastes up to a third of
+        // Small N (e.g. 7x7 feature maps, N = 49): padding N to NR-wide panels wastes up to a third of
         // the FMAs, padding M to 6 rows almost nothing. Then compute C^T = op(B)^T · op(A)^T (same
         // per-element FMA order) and store the tiles transposed. Only when the saving is large: the
         // transposed packers are slower (14x14 maps, 14% padding, measured no better). Depends on the
@@ -229,7 +235,7 @@ public enum GEMM {
         let bufB = UnsafeMutablePointer<Float>.allocateAligned(kcMax * ncMax)
         let bufA = UnsafeMutablePointer<Float>.allocateAligned(kcMax * mcMax)
         let tile = UnsafeMutablePointer<Float>.allocateAligned(mr * nr)
-        // Transposed product: C^T accumulates in a worker-local row-major scratch (full 6x32 tiles,
+        // Transposed product: C^T accumulates in a worker-local row-major scratch (full MR x NR tiles,
         // vector read-add-writes) over all K blocks and is scattered into C once per column block,
         // instead of a scalar transposed read-add-write per K block. Same FMA/add order per element.
         let ldS = ncMax
@@ -270,17 +276,17 @@ public enum GEMM {
                                 let sp = scratch + (ic - rows.lowerBound + ir) * ldS + jr
                                 // A last panel of one or two rows (7x7 maps: 49 = 8*6 + 1 pixels)
                                 // takes the 2-row kernel: a full 6-row tile would waste 5/6 of it.
-                                if mh <= 2 { microKernel2x32(kcur, ap, bp, sp, ldS, acc, rows: mh) }
-                                else { microKernel6x32(kcur, ap, bp, sp, ldS, acc) }
+                                if mh <= 2 { microKernel2Rows(kcur, ap, bp, sp, ldS, acc, rows: mh) }
+                                else { microKernel(kcur, ap, bp, sp, ldS, acc) }
                                 continue
                             }
                             let cp = c + (ic + ir) * ldc + jc + jr
                             if mh == mr && nw == nr {
-                                microKernel6x32(kcur, ap, bp, cp, ldc, acc)
+                                microKernel(kcur, ap, bp, cp, ldc, acc)
                             } else {
                                 // Edge tile: same kernel (same FMA order per element) into a scratch
                                 // tile, then only the valid mh x nw part is merged into C.
-                                microKernel6x32(kcur, ap, bp, tile, nr, false)
+                                microKernel(kcur, ap, bp, tile, nr, false)
                                 for i in 0..<mh {
                                     let crow = cp + i * ldc, trow = tile + i * nr
                                     if acc { for j in 0..<nw { crow[j] += trow[j] } }
@@ -301,80 +307,6 @@ public enum GEMM {
     }
 
     @inline(__always) static func roundUp(_ x: Int, _ m: Int) -> Int { (x + m - 1) / m * m }
-
-    // MARK: Micro-kernel
-
-    /// Writes (or adds into) 32 floats of one tile row at `p`: the tail shared by the micro-kernels.
-    @inline(__always)
-    static func storeTileRow(_ p: UnsafeMutableRawPointer, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, accumulate: Bool) {
-        if accumulate {
-            p.storeBytes(of: p.loadUnaligned(as: SIMD16<Float>.self) + v0, as: SIMD16<Float>.self)
-            p.storeBytes(of: p.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self) + v1, toByteOffset: 64, as: SIMD16<Float>.self)
-        } else {
-            p.storeBytes(of: v0, as: SIMD16<Float>.self)
-            p.storeBytes(of: v1, toByteOffset: 64, as: SIMD16<Float>.self)
-        }
-    }
-
-    /// C[6,32] (+)= Apanel[kc][6] · Bpanel[kc][32]. `a` holds 6 values per k, `b` 32 values per k
-    /// (64-byte aligned). 12 `SIMD16<Float>` accumulators; `addProduct` lowers to `vfmadd231ps zmm`.
-    /// Kept out of line: see the header comment.
-    @inline(never)
-    public static func microKernel6x32(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        var ap = a
-        var bp = UnsafeRawPointer(b)
-        for _ in 0..<kc {
-            let b0 = bp.load(as: V.self)
-            let b1 = bp.load(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            av = V(repeating: ap[2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-            av = V(repeating: ap[3]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-            av = V(repeating: ap[4]); c40.addProduct(av, b0); c41.addProduct(av, b1)
-            av = V(repeating: ap[5]); c50.addProduct(av, b0); c51.addProduct(av, b1)
-            ap += 6
-            bp += 128
-        }
-        let cr = UnsafeMutableRawPointer(c)
-        let rs = ldc * 4
-        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
-        }
-        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
-        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
-    }
-}
-
-extension GEMM {
-    /// C[rows,32] (+)= Apanel[kc][6] · Bpanel[kc][32] for the first `rows` (1 or 2) rows of an MR
-    /// panel: the edge of a product whose row count leaves 1-2 rows in its last panel. Per element
-    /// the same FMA order as `microKernel6x32`, so results do not depend on which kernel ran.
-    @inline(never)
-    public static func microKernel2x32(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool, rows: Int) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
-        var ap = a
-        var bp = UnsafeRawPointer(b)
-        for _ in 0..<kc {
-            let b0 = bp.load(as: V.self)
-            let b1 = bp.load(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            ap += 6
-            bp += 128
-        }
-        let cr = UnsafeMutableRawPointer(c)
-        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            GEMM.storeTileRow(cr + row * ldc * 4, v0, v1, accumulate: accumulate)
-        }
-        put(0, c00, c01)
-        if rows > 1 { put(1, c10, c11) }
-    }
 }
 
 // MARK: - Packers
@@ -547,12 +479,13 @@ struct MatrixPackB: GEMMPackB {
                 }
                 if w < nr { for p in 0..<kc { (panel + p * nr + w).update(repeating: 0, count: nr - w) } }
             } else if w == nr {
+                typealias V = KernelVector
+                let second = MemoryLayout<V>.size
                 for p in 0..<kc {
                     let src = UnsafeRawPointer(base + (k0 + p) * ld + j0 + t)
                     let d = UnsafeMutableRawPointer(panel + p * nr)
-                    d.storeBytes(of: src.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-                    d.storeBytes(of: src.loadUnaligned(fromByteOffset: 64, as: SIMD16<Float>.self),
-                                 toByteOffset: 64, as: SIMD16<Float>.self)
+                    d.storeBytes(of: src.loadUnaligned(as: V.self), as: V.self)
+                    d.storeBytes(of: src.loadUnaligned(fromByteOffset: second, as: V.self), toByteOffset: second, as: V.self)
                 }
             } else {
                 for p in 0..<kc {

@@ -1,6 +1,6 @@
 // MARK: - Pixel-window convolution: the transposed product of small maps, A read from the image
 //
-// Y^T[Hout*Wout, Cout] = col^T · W^T   (small maps: 14x14, 7x7; see GEMM.prefersTransposedProduct)
+// Y^T[Hout*Wout, Cout] = col^T · W^T   (small maps: 14x14, 7x7; ConvPlan `pixelWindow`)
 //
 // With the zero-padded image xpad[Cin, Hp, Wp] (Hp = H + 2*padH, Wp = W + 2*padW),
 //   col[(ci,ky,kx), (oy,ox)] = xpad[pixel[(oy,ox)] + offset[(ci,ky,kx)]],
@@ -11,11 +11,11 @@
 // padded copy, not WindowConv's phase images: the stride only changes `pixel`, and the copy is
 // row memcpys where the phases of a stride-2 conv are a strided gather.)
 //
-// The previous path wrote the column matrix (im2col, 1.8 MB for a 14x14 map with 256 channels),
-// packed its transpose into MR panels shared by the workers, then ran the GEMM: three parallel
-// phases and two passes over 1.8 MB, per image. Here: one parallel phase, in which each worker
-// pads the image (a copy of its size) as it goes and computes its static share of 32-channel
-// units.
+// Why not the column matrix: it is 1.8 MB for a 14x14 map with 256 channels, and the transposed
+// product would pack its transpose into MR panels shared by the workers before the GEMM: three
+// parallel phases and two passes over 1.8 MB, per image. Here: one parallel phase, in which each
+// worker pads the image (a copy of its size) as it goes and computes its static share of
+// NR-channel units.
 //
 // Determinism and bits: each C^T element is produced by one unit, with the micro-kernel FMA
 // order of GEMM over the same KC blocks, into a scratch first holding C (when accumulating):
@@ -26,14 +26,6 @@
 public enum PixelWindowConv {
     /// Pixel rows of the micro-kernel: 14x14 and 7x7 maps have 28*7 and 7*7 pixels.
     static let mr = 7
-
-    /// True when `Conv2D.convGEMM` takes this path: small maps (at most 256 output pixels, not the
-    /// window path) for which GEMM would compute the transposed product. A pure function of the
-    /// geometry, and the same rule by which `Conv2D.prepacked` caches the weights as NR panels.
-    public static func applies(_ g: ConvGeometry) -> Bool {
-        !g.isPointwise && !WindowConv.applies(g) && g.outPixels <= 256
-            && GEMM.prefersTransposedProduct(m: g.outChannels, n: g.outPixels, k: g.k)
-    }
 
     /// y[Cout, Hout*Wout] (+)= A[Cout, K] · col(x) for one image; `a` yields the weights (its NR
     /// panels of A^T, pre-packed or packed here exactly as GEMM would).
@@ -157,7 +149,7 @@ public enum PixelWindowConv {
                 for jr in stride(from: 0, to: cols.count, by: nr) {
                     let bp = bBlock + jr * kcur
                     for ir in stride(from: 0, to: rows.count, by: mr) {
-                        microKernel7x32(kcur, UnsafePointer(image), pixels + rows.lowerBound + ir, offsets + pc, bp,
+                        microKernel7Rows(kcur, UnsafePointer(image), pixels + rows.lowerBound + ir, offsets + pc, bp,
                                         scratch + ir * ldS + jr, ldS, acc)
                     }
                 }
@@ -167,43 +159,5 @@ public enum PixelWindowConv {
                 for j in 0..<cols.count { ycol[j * ldy] = srow[j] }
             }
         }
-    }
-
-    // MARK: Micro-kernels
-
-    /// C[7,32] (+)= A · Bpanel[kc][32] with A[r, p] = `x[pixels[r] + offsets[p]]` (7 image windows
-    /// instead of a packed panel) and B 64-byte aligned: 14 zmm accumulators (AVX-512 has 32
-    /// registers). 7 rows because 14x14 and 7x7 maps have 28*7 and 7*7 pixels (no padding rows).
-    /// Same FMA order per element as `GEMM.microKernel6x32`; kept out of line for the same reason.
-    @inline(never)
-    static func microKernel7x32(_ kc: Int, _ x: UnsafePointer<Float>, _ pixels: UnsafePointer<Int>,
-                                _ offsets: UnsafePointer<Int>, _ b: UnsafePointer<Float>,
-                                _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
-        var c40 = V(), c41 = V(), c50 = V(), c51 = V(), c60 = V(), c61 = V()
-        let x0 = x + pixels[0], x1 = x + pixels[1], x2 = x + pixels[2], x3 = x + pixels[3]
-        let x4 = x + pixels[4], x5 = x + pixels[5], x6 = x + pixels[6]
-        var bp = UnsafeRawPointer(b)
-        for p in 0..<kc {
-            let o = offsets[p]
-            let b0 = bp.load(as: V.self)
-            let b1 = bp.load(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: x0[o]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: x1[o]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            av = V(repeating: x2[o]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-            av = V(repeating: x3[o]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-            av = V(repeating: x4[o]); c40.addProduct(av, b0); c41.addProduct(av, b1)
-            av = V(repeating: x5[o]); c50.addProduct(av, b0); c51.addProduct(av, b1)
-            av = V(repeating: x6[o]); c60.addProduct(av, b0); c61.addProduct(av, b1)
-            bp += 128
-        }
-        let cr = UnsafeMutableRawPointer(c)
-        let rs = ldc * 4
-        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
-        }
-        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21); put(3, c30, c31)
-        put(4, c40, c41); put(5, c50, c51); put(6, c60, c61)
     }
 }

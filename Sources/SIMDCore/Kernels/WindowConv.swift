@@ -9,7 +9,7 @@
 // Index the output "wide", with the phase row width: j = oy*Wq + ox. Every row of col becomes one
 // contiguous stretch of the flattened phase images:
 //   col[k, j] = phases[offset[k] + j],  offset[(ci,ky,kx)] = phase(ky%sh, kx%sw) + ci*Hq*Wq + (ky/sh)*Wq + kx/sw
-// so the micro-kernel loads its 32 B values per k straight from the phases (unaligned vector loads):
+// so the micro-kernel loads its NR B values per k straight from the phases (unaligned vector loads):
 // nothing is packed for B. On ResNet's large maps with few output channels (layer 1: M = 64) the
 // im2col packing was about a fifth of the convolution's time.
 //
@@ -24,16 +24,6 @@
 // wide path, `((bias + blk0) + blk1) + ...` on the row path.
 
 public enum WindowConv {
-    /// Output maps at least this wide take the window path (see `applies`).
-    static let minimumOutputWidth = 28
-
-    /// True when `Conv2D` computes this convolution with the window path. A pure function of the
-    /// geometry (never of the thread count): wide maps, where the (kw-1)/sw dropped columns per row
-    /// cost little and B packing would cost much.
-    public static func applies(_ g: ConvGeometry) -> Bool {
-        !g.isPointwise && g.outWidth >= minimumOutputWidth
-    }
-
     /// Sizes of the phase images and of the wide output.
     struct Layout {
         let g: ConvGeometry
@@ -141,7 +131,7 @@ public enum WindowConv {
         buildPhases(x, l, into: phases)
 
         if g.outWidth % nr == 0 {
-            // Rows of whole NR panels (32x32 maps: one panel per row): each panel's 32 columns are
+            // Rows of whole NR panels (32x32 maps with AVX-512: one panel per row): each panel's NR columns are
             // 32 real outputs, so the tiles go straight into y and no column is dropped.
             let perRow = g.outWidth / nr, hw = g.outPixels
             multiply(a: a, k: g.k, m: m, panels: g.outHeight * perRow, offsets: l.offsets,
@@ -179,9 +169,9 @@ public enum WindowConv {
         }
     }
 
-    /// The wide path split by column panels as ONE fork/join (it was three: phases, product, drop;
-    /// on this shared VM a parked worker can take long to wake, and 1-2 ms convs paid for it each
-    /// time). Each worker builds, in a private buffer, only the phase rows its panels read, and drops
+    /// The wide path split by column panels as ONE fork/join rather than three (phases, product,
+    /// drop): a parked worker can take long to wake on a shared VM, and 1-2 ms convs paid for it
+    /// each time. Each worker builds, in a private buffer, only the phase rows its panels read, and drops
     /// the output rows lying wholly inside its columns; the caller drops the rows straddling two
     /// workers. Same products, same bits as the three-phase path.
     static func runFused<PA: GEMMPackA>(a: PA, x: UnsafePointer<Float>, _ l: Layout,
@@ -247,7 +237,7 @@ public enum WindowConv {
     }
 
     /// C[row, tileStart(jp) ..< +NR] (+)= A[row, K] · window panel jp, for all rows < m and panels.
-    /// Panel jp's B row p is the 32 floats at phases + window(jp) + offsets[p]. Only rows < m are
+    /// Panel jp's B row p is the NR floats at phases + window(jp) + offsets[p]. Only rows < m are
     /// stored (C may have no padding rows).
     static func multiply<PA: GEMMPackA>(a: PA, k: Int, m: Int, panels: Int, offsets: [Int],
                                         window: (Int) -> Int, c: UnsafeMutablePointer<Float>, ldc: Int,
@@ -295,114 +285,5 @@ public enum WindowConv {
                 }
             }
         }
-    }
-
-    // MARK: Micro-kernel
-
-    /// C[6,32] (+)= Apanel[kc][6] · B, where B's row p is the 32 floats at `b + offsets[p]`
-    /// (unaligned). Same FMA order as `GEMM.microKernel6x32`; kept out of line for the same reason.
-    @inline(never)
-    public static func microKernel6x32Windows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                       _ offsets: UnsafePointer<Int>,
-                                       _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
-        var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-        var ap = a
-        let base = UnsafeRawPointer(b)
-        for p in 0..<kc {
-            let bp = base + offsets[p] &* 4
-            let b0 = bp.loadUnaligned(as: V.self)
-            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            av = V(repeating: ap[2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-            av = V(repeating: ap[3]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-            av = V(repeating: ap[4]); c40.addProduct(av, b0); c41.addProduct(av, b1)
-            av = V(repeating: ap[5]); c50.addProduct(av, b0); c51.addProduct(av, b1)
-            ap += 6
-        }
-        let cr = UnsafeMutableRawPointer(c)
-        let rs = ldc * 4
-        @inline(__always) func put(_ row: Int, _ v0: V, _ v1: V) {
-            GEMM.storeTileRow(cr + row * rs, v0, v1, accumulate: accumulate)
-        }
-        put(0, c00, c01); put(1, c10, c11); put(2, c20, c21)
-        put(3, c30, c31); put(4, c40, c41); put(5, c50, c51)
-    }
-
-    /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (1...6) rows of an MR panel,
-    /// storing only those rows. A last panel with fewer live rows takes an edge kernel (128
-    /// channels = 21 panels + 2 rows: a full tile wasted 3% of the layer); 5 rows go through the
-    /// 6-row kernel into `tile` (MR x NR floats) and are copied.
-    @inline(__always)
-    static func microKernelWindows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                   _ offsets: UnsafePointer<Int>, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
-                                   _ accumulate: Bool, rows: Int, tile: UnsafeMutablePointer<Float>) {
-        let mr = GEMM.mr, nr = GEMM.nr
-        if rows == mr {
-            microKernel6x32Windows(kc, a, b, offsets, c, ldc, accumulate)
-        } else if rows <= 2 {
-            microKernel2x32Windows(kc, a, b, offsets, c, ldc, accumulate, rows: rows)
-        } else if rows <= 4 {
-            microKernel4x32Windows(kc, a, b, offsets, c, ldc, accumulate, rows: rows)
-        } else {
-            microKernel6x32Windows(kc, a, b, offsets, tile, nr, false)
-            for i in 0..<rows {
-                let crow = c + i * ldc, trow = tile + i * nr
-                if accumulate { for j in 0..<nr { crow[j] += trow[j] } }
-                else { for j in 0..<nr { crow[j] = trow[j] } }
-            }
-        }
-    }
-
-    /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (1 or 2) rows of an MR panel.
-    /// Per element the same FMA order as `microKernel6x32Windows` (tested bit-equal).
-    @inline(never)
-    public static func microKernel2x32Windows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                              _ offsets: UnsafePointer<Int>, _ c: UnsafeMutablePointer<Float>,
-                                              _ ldc: Int, _ accumulate: Bool, rows: Int) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V()
-        var ap = a
-        let base = UnsafeRawPointer(b)
-        for p in 0..<kc {
-            let bp = base + offsets[p] &* 4
-            let b0 = bp.loadUnaligned(as: V.self)
-            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            ap += 6
-        }
-        let cr = UnsafeMutableRawPointer(c)
-        GEMM.storeTileRow(cr, c00, c01, accumulate: accumulate)
-        if rows > 1 { GEMM.storeTileRow(cr + ldc * 4, c10, c11, accumulate: accumulate) }
-    }
-
-    /// C[rows, 32] (+)= Apanel[kc][6] · window B for the first `rows` (3 or 4) rows of an MR panel
-    /// (64 or 256 channels leave 4). Same FMA order per element as `microKernel6x32Windows`.
-    @inline(never)
-    public static func microKernel4x32Windows(_ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-                                              _ offsets: UnsafePointer<Int>, _ c: UnsafeMutablePointer<Float>,
-                                              _ ldc: Int, _ accumulate: Bool, rows: Int) {
-        typealias V = SIMD16<Float>
-        var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V(), c30 = V(), c31 = V()
-        var ap = a
-        let base = UnsafeRawPointer(b)
-        for p in 0..<kc {
-            let bp = base + offsets[p] &* 4
-            let b0 = bp.loadUnaligned(as: V.self)
-            let b1 = bp.loadUnaligned(fromByteOffset: 64, as: V.self)
-            var av = V(repeating: ap[0]); c00.addProduct(av, b0); c01.addProduct(av, b1)
-            av = V(repeating: ap[1]); c10.addProduct(av, b0); c11.addProduct(av, b1)
-            av = V(repeating: ap[2]); c20.addProduct(av, b0); c21.addProduct(av, b1)
-            av = V(repeating: ap[3]); c30.addProduct(av, b0); c31.addProduct(av, b1)
-            ap += 6
-        }
-        let cr = UnsafeMutableRawPointer(c), rs = ldc * 4
-        GEMM.storeTileRow(cr, c00, c01, accumulate: accumulate)
-        GEMM.storeTileRow(cr + rs, c10, c11, accumulate: accumulate)
-        GEMM.storeTileRow(cr + 2 * rs, c20, c21, accumulate: accumulate)
-        if rows > 3 { GEMM.storeTileRow(cr + 3 * rs, c30, c31, accumulate: accumulate) }
     }
 }
