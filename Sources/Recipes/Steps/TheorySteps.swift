@@ -216,13 +216,14 @@ struct FaithfulnessStep: RecipeStep {
 //       train: train_set           # data set step ids
 //       probe: test_set
 //       probe_images: {per_class: 10}
+//       model: mnist_cnn           # or mnist_fc (then `hidden: [256, 128]`)
 //       epochs: 3
 //       batch_size: 32
 //       learning_rate: 0.001       # Adam
 //       early_iterations: [10, 30, 60]
 //       seed: 0
 //
-// Trains the MNIST CNN (`mnist_cnn`) and snapshots the gate pattern (1[z > 0] of every ReLU) of the
+// Trains the MNIST CNN (`mnist_cnn`) or an FC ReLU net (`mnist_fc`) and snapshots the gate pattern (1[z > 0] of every ReLU) of the
 // probe images at iteration 0, at `early_iterations` and after every epoch. Records, per snapshot
 // (s0, s1, …, in order) and layer, `<id>.<snapshot>.<layer>.flips` and `<id>.<snapshot>.flips` (all
 // layers), each the fraction of gates that differ from the final pattern; `<id>.epoch<k>.flips` for
@@ -230,18 +231,17 @@ struct FaithfulnessStep: RecipeStep {
 // `<id>.epoch1.<layer>.q<k>.flips` (q1 = smallest |z|).
 struct PathStabilityStep: RecipeStep {
     static let kind = "path_stability"
-    static let summary = "Train the MNIST CNN, snapshot the probe images' gate patterns, and measure how many gates still change (path stability)."
-    static let keys = ["train", "probe", "probe_images", "epochs", "batch_size", "learning_rate", "early_iterations", "seed"]
+    static let summary = "Train the MNIST CNN or an FC net, snapshot the probe images' gate patterns, and measure how many gates still change (path stability)."
+    static let keys = ["train", "probe", "probe_images", "model", "hidden", "epochs", "batch_size", "learning_rate", "early_iterations", "seed"]
 
     let id: String
     let train: StepInput
     let probe: StepInput
     let selection: ImageSelection
-    let epochs: Int
-    let batchSize: Int
-    let learningRate: Float
+    let model: ProbeModelName
+    let hidden: [Int]
+    let training: GateTraining
     let early: [Int]
-    let seed: UInt64
     var inputs: [StepInput] { [train, probe] }
     var output: StepValueType? { nil }
 
@@ -250,34 +250,33 @@ struct PathStabilityStep: RecipeStep {
         train = try StepInput("train", in: config, type: .dataset)
         probe = try StepInput("probe", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("probe_images"), default: .perClass(10))
-        epochs = try config.int(at: "epochs", default: 3)
-        batchSize = try config.int(at: "batch_size", default: 32)
-        learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
+        model = try config.name(at: "model", default: .mnistCNN)
+        hidden = try config.optional("hidden").map { try $0.array.map { try $0.int } } ?? [256, 128]
+        let epochs = try config.int(at: "epochs", default: 3)
+        let batchSize = try config.int(at: "batch_size", default: 32)
+        let learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
         early = try config.optional("early_iterations").map { try $0.array.map { try $0.int } } ?? [10, 30, 60]
-        seed = UInt64(try config.int(at: "seed", default: 0))
+        training = GateTraining(epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: UInt64(try config.int(at: "seed", default: 0)))
         guard (1...1000).contains(epochs), (1...4096).contains(batchSize), learningRate > 0 else {
             throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
         }
+        guard !hidden.isEmpty, hidden.allSatisfy({ (1...4096).contains($0) }) else { throw config.error("hidden must be widths in 1...4096, got \(hidden)") }
     }
 
     func run(_ ctx: RunContext) throws {
         let trainSet = try ctx.dataset(train), probeSet = try ctx.dataset(probe)
         let x = probeSet.modelInput(try selection.indices(in: probeSet))
-        let all = trainSet.modelInput(Array(0..<trainSet.count))
-        let data = try LabelledImages(images: all, labels: trainSet.labels)
-        var model = SmallCNN(seed: seed)
-        var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(learningRate),
-                              configuration: TrainingConfiguration(epochs: epochs, batchSize: batchSize, seed: seed &+ 1))
-        var snapshots: [(name: String, iteration: Int, pattern: GatePattern)] = [("init", 0, try GatePattern(of: model, probe: x))]
-        let batches = try ShuffledBatches(data, batchSize: batchSize, seed: seed &+ 1)
-        var iteration = 0
-        for epoch in 0..<epochs {
-            try batches.forEachBatch(epoch: epoch) { xb, yb in
-                _ = try trainer.step(&model, xb, yb, learningRate: learningRate)
-                iteration += 1
-                if early.contains(iteration) { snapshots.append(("iteration\(iteration)", iteration, try GatePattern(of: model, probe: x))) }
-            }
-            snapshots.append(("epoch\(epoch + 1)", iteration, try GatePattern(of: model, probe: x)))
+        let data = try LabelledImages(images: trainSet.modelInput(Array(0..<trainSet.count)), labels: trainSet.labels)
+        let early = self.early
+        let extra: (Int, Int, Int, Int) -> String? = { _, _, it, _ in early.contains(it) ? "iteration\(it)" : nil }
+        let snapshots: [GateSnapshot]
+        switch model {
+        case .mnistCNN:
+            var m = SmallCNN(seed: training.seed)
+            snapshots = try training.run(&m, data: data, probe: x, extra: extra)
+        case .mnistFC:
+            var m = try FCNet(inputs: x.shape.dropFirst().reduce(1, *), hidden: hidden, classes: 10, seed: training.seed)
+            snapshots = try training.run(&m, data: data, probe: x, extra: extra)
         }
         let final = snapshots.last!.pattern
         var perLayer = [[Double]](repeating: [], count: final.layers.count), overall: [Double] = []
