@@ -633,7 +633,7 @@ final class TheoryRecipeTests: XCTestCase {
         let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
         print(result.summary)
         XCTAssertTrue(result.verificationPassed, result.summary)
-        for f in ["report.html", "metrics.json", "stability-flips.svg", "stability-by-magnitude.svg"] {
+        for f in ["report.html", "metrics.json", "stability-flips.svg", "stability-by-magnitude.svg", "stability_fc-flips.svg", "stability_fc-by-magnitude.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }
