@@ -90,3 +90,41 @@ final class KernelMachineTests: XCTestCase {
         XCTAssertThrowsError(try wrongLayers.gradient(of: try tinyNet(), images: Tensor(zeros: [2, 3]), targets: [0, 1]))
     }
 }
+
+/// The value / feature split of the tangent kernel (NeurIPS 2020 Figure 2, right), against explicit
+/// gradients of a one-hidden-layer net.
+final class TangentKernelTests: XCTestCase {
+    func testOneHiddenLayerKernelMatchesExplicitGradients() throws {
+        // f(x) = v · (g ⊙ W x), g = 1[W x > 0], no biases: df/dv = g ⊙ W x, df/dW = (v ⊙ g) xᵀ.
+        let net = try GatedNetwork(architecture: .fc(inputs: 3, width: 4, depth: 1, classes: 1), configuration: .dnn, seed: 5)
+        let x = Tensor(shape: [3, 3], scalars: [1, -0.5, 0.25, 0.3, 0.8, -1.2, -0.7, 0.1, 0.9])
+        let w = net.parameters["layers.0.weight"]!, v = net.parameters["head.weight"]!
+        func hidden(_ i: Int) -> (h: [Double], vg: [Double], x: [Double]) {
+            let xi = (0..<3).map { Double(x.scalars[i * 3 + $0]) }
+            let z = (0..<4).map { o in (0..<3).reduce(0.0) { $0 + Double(w.scalars[o * 3 + $1]) * xi[$1] } }
+            return (z.map { max($0, 0) }, z.enumerated().map { $1 > 0 ? Double(v.scalars[$0]) : 0 }, xi)
+        }
+        let all = try PathKernel.tangentKernel(of: net, inputs: x, parameterPrefix: "")
+        let head = try PathKernel.tangentKernel(of: net, inputs: x, parameterPrefix: "head")
+        for i in 0..<3 {
+            for j in 0..<3 {
+                let a = hidden(i), b = hidden(j)
+                let hh = zip(a.h, b.h).reduce(0) { $0 + $1.0 * $1.1 }
+                let gg = zip(a.vg, b.vg).reduce(0) { $0 + $1.0 * $1.1 } * zip(a.x, b.x).reduce(0) { $0 + $1.0 * $1.1 }
+                XCTAssertEqual(head[i, j], hh, accuracy: 1e-5)
+                XCTAssertEqual(all[i, j], hh + gg, accuracy: 1e-5)
+            }
+        }
+        XCTAssertEqual(all.frobeniusNorm, all.values.reduce(0) { $0 + $1 * $1 }.squareRoot(), accuracy: 1e-12)
+        XCTAssertThrowsError(try PathKernel.tangentKernel(of: net, inputs: x, parameterPrefix: "nothing."))
+    }
+
+    func testValueAndFeatureKernelsOfADGNAddUpToTheWholeKernel() throws {
+        let net = try GatedNetwork(architecture: .fc(inputs: 5, width: 6, depth: 2, classes: 1), configuration: .dgn(gate: .soft(beta: 2)), seed: 8)
+        var rng = SeededRNG(seed: 2)
+        let x = rng.uniformTensor([4, 5], bound: 1)
+        let parts = try PathKernel.tangentKernels(of: net, inputs: x, parameterPrefixes: ["value.", "feature.", ""])
+        XCTAssertGreaterThan(parts[1].trace, 0)   // soft gates: the feature network has a gradient
+        for k in 0..<16 { XCTAssertEqual(parts[0].values[k] + parts[1].values[k], parts[2].values[k], accuracy: 1e-4 * max(1, abs(parts[2].values[k]))) }
+    }
+}

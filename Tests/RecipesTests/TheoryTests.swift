@@ -649,7 +649,7 @@ final class TheoryRecipeTests: XCTestCase {
         let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
         print(result.summary)
         XCTAssertTrue(result.verificationPassed, result.summary)
-        for f in ["report.html", "metrics.json", "npk-nu.svg"] {
+        for f in ["report.html", "metrics.json", "npk-nu.svg", "npk-kernel-norms.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }

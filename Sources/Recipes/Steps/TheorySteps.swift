@@ -328,7 +328,8 @@ struct PathStabilityStep: RecipeStep {
 struct NPKDynamicsStep: RecipeStep {
     static let kind = "npk_dynamics"
     static let summary = "Train a ReLU FC net on a binary task and track nu = y^T H^-1 y of its trace-normalised neural path kernel."
-    static let keys = ["train", "test", "classes", "kernel_per_class", "width", "depth", "epochs", "batch_size", "learning_rate", "seed"]
+    static let keys = ["train", "test", "classes", "kernel_per_class", "width", "depth", "epochs", "batch_size", "learning_rate", "seed",
+                       "norm_per_class", "norm_gate_beta"]
 
     let id: String
     let train: StepInput
@@ -341,6 +342,9 @@ struct NPKDynamicsStep: RecipeStep {
     let batchSize: Int
     let learningRate: Float
     let seed: UInt64
+    /// Examples per class of the value / feature kernel norms (0: not measured).
+    let normPerClass: Int
+    let normGateBeta: Float
     var inputs: [StepInput] { [train, test] }
     var output: StepValueType? { nil }
 
@@ -348,6 +352,9 @@ struct NPKDynamicsStep: RecipeStep {
         self.id = id
         train = try StepInput("train", in: config, type: .dataset)
         test = try StepInput("test", in: config, type: .dataset)
+        normPerClass = try config.int(at: "norm_per_class", default: 0)
+        normGateBeta = Float(try config.double(at: "norm_gate_beta", default: 10))
+        guard (0...5000).contains(normPerClass), normGateBeta > 0 else { throw config.error("norm_per_class must be 0...5000 and norm_gate_beta positive") }
         classes = try config.optional("classes").map { try $0.array.map { try $0.int } } ?? [4, 7]
         kernelPerClass = try config.int(at: "kernel_per_class", default: 100)
         width = try config.int(at: "width", default: 100)
@@ -389,5 +396,52 @@ struct NPKDynamicsStep: RecipeStep {
                       file: "\(id)-nu.svg", caption: "nu of the trace-normalised neural path kernel on \(2 * kernelPerClass) training images, after each epoch (epoch 0: initialisation)."))
         ctx.markdown(String(format: "nu: %.1f at initialisation, %.1f after %d epochs (ratio %.3f); test accuracy %.1f%% on %d images.",
                             nus.first!, nus.last!, epochs, nus.last! / nus.first!, report.finalTestAccuracy, testSet.count))
+        if normPerClass > 0 { try kernelNorms(ctx, trainSet: trainSet, testSet: testSet) }
+    }
+
+    /// NeurIPS 2020 Figure 2, right: a DGN (feature and value networks of the same shape, soft gates
+    /// sigmoid(beta q)) trained like the DNN; after every epoch, the trace and Frobenius norm of its
+    /// value kernel (tangent kernel over the value network's weights) and feature kernel (over the
+    /// feature network's weights, through the soft gates) on 2 x `normPerClass` training images.
+    func kernelNorms(_ ctx: RunContext, trainSet: Dataset, testSet: Dataset) throws {
+        let normSet = try trainSet.take(perClass: normPerClass)
+        let inputs = trainSet.images.shape.dropFirst().reduce(1, *)
+        var net = try GatedNetwork(architecture: .fc(inputs: inputs, width: width, depth: depth, classes: 1),
+                                   configuration: .dgn(gate: .soft(beta: normGateBeta)), seed: seed &+ 3)
+        net.initialiseBernoulli(sigma: (2 / Float(width)).squareRoot(), seed: seed &+ 4)
+        func measure(_ m: GatedNetwork) throws -> [SymmetricMatrix] {
+            try PathKernel.tangentKernels(of: m, inputs: normSet.images, parameterPrefixes: ["value.", "feature."])
+        }
+        var kernels = [try measure(net)]
+        var trainer = Trainer(optimizer: RMSprop(), schedule: ConstantLearningRate(learningRate),
+                              configuration: TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: .squaredSigned, seed: seed &+ 5))
+        trainer.onEpochEnd = { _, model in
+            guard let m = model as? GatedNetwork else { throw RecipeError("npk_dynamics: the trained model is not a gated network") }
+            kernels.append(try measure(m))
+        }
+        let report = try trainer.fit(&net, train: try LabelledImages(images: trainSet.images, labels: trainSet.labels),
+                                     test: try LabelledImages(images: testSet.images, labels: testSet.labels))
+        let epochsAxis = kernels.indices.map(Double.init)
+        var series: [LinePlot.Series] = []
+        var table = "| epoch | trace K_value | trace K_feature | Frobenius K_value | Frobenius K_feature |\n|---|---|---|---|---|\n"
+        for (name, g) in [("value_kernel", 0), ("feature_kernel", 1)] {
+            let traces = kernels.map { $0[g].trace }, frobs = kernels.map { $0[g].frobeniusNorm }
+            for (k, (t, f)) in zip(traces, frobs).enumerated() {
+                ctx.record("\(id).\(name).trace.epoch\(k)", t); ctx.record("\(id).\(name).frobenius.epoch\(k)", f)
+            }
+            let label = g == 0 ? "value kernel" : "feature kernel"
+            series.append(LinePlot.Series(name: "trace, \(label)", x: epochsAxis, y: traces, markers: true))
+            series.append(LinePlot.Series(name: "Frobenius, \(label)", x: epochsAxis, y: frobs, markers: true, dashed: true))
+        }
+        for (k, km) in kernels.enumerated() {
+            table += "| \(k) | " + String(format: "%.4g | %.4g | %.4g | %.4g |\n", km[0].trace, km[1].trace, km[0].frobeniusNorm, km[1].frobeniusNorm)
+        }
+        ctx.record("\(id).feature_over_value_trace_initial", kernels.first![1].trace / kernels.first![0].trace)
+        ctx.record("\(id).feature_over_value_trace_final", kernels.last![1].trace / kernels.last![0].trace)
+        ctx.record("\(id).dgn_test_accuracy", report.finalTestAccuracy)
+        ctx.add(.plot(LinePlot(title: "\(id): value kernel and feature kernel (DGN, soft gates)", xLabel: "epoch", yLabel: "norm", series: series),
+                      file: "\(id)-kernel-norms.svg",
+                      caption: "Trace and Frobenius norm of the value kernel and the feature kernel of a DGN (soft gates, beta \(normGateBeta)) on \(2 * normPerClass) training images, after each epoch (epoch 0: initialisation)."))
+        ctx.markdown(table + String(format: "\nThe DGN reaches %.1f%% test accuracy.", report.finalTestAccuracy))
     }
 }
