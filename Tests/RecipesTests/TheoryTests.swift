@@ -617,7 +617,7 @@ final class TheoryRecipeTests: XCTestCase {
         let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
         print(result.summary)
         XCTAssertTrue(result.verificationPassed, result.summary)
-        for f in ["report.html", "metrics.json", "faith-deletion.svg", "faith-insertion.svg"] {
+        for f in ["report.html", "metrics.json", "faith-deletion.svg", "faith-insertion.svg", "faith_imagenet-deletion.svg", "faith_imagenet-insertion.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }

@@ -67,6 +67,7 @@ struct GateTraining {
 //       learning_rate: 0.001       # Adam
 //       checkpoints: 10            # evenly over the last epoch, the final model last
 //       temperatures: [0.1, 0.3, 1, 3]
+//       soft_pool: true            # false: the pullback keeps hard max-pools, as the kernel machine
 //       seed: 0
 //
 // Trains the model, builds the kernel machine from the probe images' gates over the last
@@ -81,7 +82,7 @@ struct GateTraining {
 struct KernelAlignmentStep: RecipeStep {
     static let kind = "kernel_alignment"
     static let summary = "Train a classifier, build the kernel machine of its stable gates, and measure how well excitation pullbacks and vanilla gradients align with its gradient."
-    static let keys = ["train", "probe", "probe_images", "model", "hidden", "epochs", "batch_size", "learning_rate", "checkpoints", "temperatures", "seed"]
+    static let keys = ["train", "probe", "probe_images", "model", "hidden", "epochs", "batch_size", "learning_rate", "checkpoints", "temperatures", "soft_pool", "seed"]
 
     let id: String
     let train: StepInput
@@ -92,6 +93,8 @@ struct KernelAlignmentStep: RecipeStep {
     let training: GateTraining
     let checkpoints: Int
     let temperatures: [Float]
+    /// The pullback's max-pools: soft (paper A) or hard (the kernel machine's own pool selection).
+    let softPool: Bool
     var inputs: [StepInput] { [train, probe] }
     var output: StepValueType? { nil }
 
@@ -107,6 +110,7 @@ struct KernelAlignmentStep: RecipeStep {
         let lr = Float(try config.double(at: "learning_rate", default: 0.001))
         training = GateTraining(epochs: epochs, batchSize: batchSize, learningRate: lr, seed: UInt64(try config.int(at: "seed", default: 0)))
         checkpoints = try config.int(at: "checkpoints", default: 10)
+        softPool = try config.bool(at: "soft_pool", default: true)
         temperatures = try config.optional("temperatures").map { try $0.array.map { Float(try $0.double) } } ?? [0.1, 0.3, 1, 3]
         guard (1...1000).contains(epochs), (1...4096).contains(batchSize), lr > 0 else {
             throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
@@ -154,7 +158,7 @@ struct KernelAlignmentStep: RecipeStep {
         let gradCos = try KernelMachine.cosines(vanilla, kmGrad)
         var pullCos: [[Double]] = []
         for t in temperatures {
-            pullCos.append(try KernelMachine.cosines(try ExplanationMethod.pullback(model, x, targets: labels, policy: try .excitation(temperature: t)).gradient, kmGrad))
+            pullCos.append(try KernelMachine.cosines(try ExplanationMethod.pullback(model, x, targets: labels, policy: try .excitation(temperature: t, softPool: softPool)).gradient, kmGrad))
         }
         let fractions = try KernelMachine.logitFractions(machine: kmLogits, network: logits, targets: labels)
         let errors = try KernelMachine.logitErrors(machine: kmLogits, network: logits)
