@@ -89,6 +89,39 @@ final class KernelMachineTests: XCTestCase {
         let wrongLayers = try KernelMachine(layers: ["relu1", "reluX"], examples: 2, gates: [[Float](repeating: 1, count: 8), [Float](repeating: 1, count: 6)])
         XCTAssertThrowsError(try wrongLayers.gradient(of: try tinyNet(), images: Tensor(zeros: [2, 3]), targets: [0, 1]))
     }
+
+    func testKernelAlignmentStepRejectsBadSettingsNamingTheLine() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kernel-alignment-bad-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cases = [("model: mnist_cn", "did you mean 'mnist_cnn'"), ("temperatures: [0.3, -1]", "temperatures must be"),
+                     ("checkpoints: 0", "checkpoints must be"), ("hidden: []", "hidden must be")]
+        for (setting, expected) in cases {
+            let yaml = """
+            title: "bad kernel alignment"
+            paper: A
+            figure: t
+            summary: "x"
+            cells:
+              - step: load_data
+                id: d
+                with: {dataset: mnist5k, split: test}
+              - step: kernel_alignment
+                id: km
+                with: {train: d, probe: d, \(setting)}
+            """
+            let path = dir.appendingPathComponent("bad.yaml")
+            try yaml.write(to: path, atomically: true, encoding: .utf8)
+            do {
+                _ = try RecipeEngine.run(RunSettings(recipePath: path.path, dryRun: true), verify: false, updateGoldens: false)
+                XCTFail("\(setting): expected an error")
+            } catch {
+                let text = "\(error)"
+                XCTAssertTrue(text.contains(expected), text)
+                XCTAssertTrue(text.contains("bad.yaml:11:"), text)
+            }
+        }
+    }
 }
 
 /// The value / feature split of the tangent kernel (NeurIPS 2020 Figure 2, right), against explicit
