@@ -8,6 +8,7 @@
 //       depths: [2, 4, 6, 8, 12, 16, 20]
 //       seed: 0
 //       train_widths: [25]        # the memorisation task is trained at these widths (optional)
+//       train_all_widths: false   # true: trained at every width of `widths` instead
 //       train_steps: 300
 //       learning_rate: 0.1
 //
@@ -22,7 +23,7 @@ import SIMDCore
 struct MemorisationSpectraStep: RecipeStep {
     static let kind = "memorisation_spectra"
     static let summary = "Eigenvalue e.c.d.f. of the memorisation network's neural path kernel against its ideal spectrum, per depth and width (needs no data)."
-    static let keys = ["examples", "widths", "depths", "seed", "train_widths", "train_steps", "learning_rate"]
+    static let keys = ["examples", "widths", "depths", "seed", "train_widths", "train_all_widths", "train_steps", "learning_rate"]
 
     let id: String
     let examples: Int
@@ -41,7 +42,7 @@ struct MemorisationSpectraStep: RecipeStep {
         func ints(_ key: String, _ d: [Int]) throws -> [Int] { try config.optional(key).map { try $0.array.map { try $0.int } } ?? d }
         widths = try ints("widths", [25, 500])
         depths = try ints("depths", [2, 4, 6, 8, 12, 16, 20])
-        trainWidths = try ints("train_widths", [])
+        trainWidths = try config.bool(at: "train_all_widths", default: false) ? widths : try ints("train_widths", [])
         seed = UInt64(try config.int(at: "seed", default: 0))
         trainSteps = try config.int(at: "train_steps", default: 300)
         learningRate = Float(try config.double(at: "learning_rate", default: 0.1))
