@@ -617,7 +617,7 @@ final class TheoryRecipeTests: XCTestCase {
         let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
         print(result.summary)
         XCTAssertTrue(result.verificationPassed, result.summary)
-        for f in ["report.html", "metrics.json", "faith-deletion.svg", "faith-insertion.svg"] {
+        for f in ["report.html", "metrics.json", "faith-deletion.svg", "faith-insertion.svg", "faith_imagenet-deletion.svg", "faith_imagenet-insertion.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }
@@ -633,7 +633,7 @@ final class TheoryRecipeTests: XCTestCase {
         let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
         print(result.summary)
         XCTAssertTrue(result.verificationPassed, result.summary)
-        for f in ["report.html", "metrics.json", "stability-flips.svg", "stability-by-magnitude.svg"] {
+        for f in ["report.html", "metrics.json", "stability-flips.svg", "stability-by-magnitude.svg", "stability_fc-flips.svg", "stability_fc-by-magnitude.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }
@@ -649,7 +649,23 @@ final class TheoryRecipeTests: XCTestCase {
         let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
         print(result.summary)
         XCTAssertTrue(result.verificationPassed, result.summary)
-        for f in ["report.html", "metrics.json", "npk-nu.svg"] {
+        for f in ["report.html", "metrics.json", "npk-nu.svg", "npk-kernel-norms.svg"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
+        }
+    }
+
+    func testKernelAlignmentRecipeRunsAndVerifies() throws {
+        let path = Self.root.appendingPathComponent("recipes/kernel-alignment.yaml").path
+        for scale in ["ci", "paper"] {
+            let dry = try RecipeEngine.run(RunSettings(recipePath: path, overrides: ["scale=\(scale)"], dryRun: true), verify: false, updateGoldens: false)
+            XCTAssertTrue(dry.summary.contains("(dry run: nothing was executed)"), dry.summary)
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("kernel-alignment-\(getpid())")
+        defer { try? FileManager.default.removeItem(at: out) }
+        let result = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: out.path, quiet: true), verify: true, updateGoldens: false)
+        print(result.summary)
+        XCTAssertTrue(result.verificationPassed, result.summary)
+        for f in ["report.html", "metrics.json", "cnn-cosine.svg", "cnn-per-image.svg", "fc-cosine.svg", "fc-per-image.svg"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out.appendingPathComponent(f).path), "missing \(f)")
         }
     }

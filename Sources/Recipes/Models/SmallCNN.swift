@@ -50,21 +50,24 @@ public struct SmallCNN: Classifier {
     }
 
     /// Logits with weights supplied by `weights` (parameters on the tape when training). `observe`
-    /// sees each ReLU's pre-activation with the ReLU's name (gate patterns, path stability).
+    /// sees each ReLU's pre-activation with the ReLU's name (gate patterns, path stability);
+    /// `activation`, when given, replaces each ReLU (the kernel machine's fixed gates).
     public func logits(_ tape: Tape, _ x: Variable, policy: GatePolicy, weights w: (String) -> Variable,
-                       observe: ((String, Variable) -> Void)? = nil) throws -> Variable {
+                       observe: ((String, Variable) -> Void)? = nil,
+                       activation: ((String, Variable) throws -> Variable)? = nil) throws -> Variable {
+        func relu(_ name: String, _ z: Variable) throws -> Variable {
+            observe?(name, z)
+            return try activation?(name, z) ?? tape.relu(z, gate: policy.relu(for: name))
+        }
         var h = try tape.conv2d(x, weight: w("conv1.weight"), bias: w("conv1.bias"), stride: 1, padding: 1)
-        observe?("relu1", h)
-        h = try tape.relu(h, gate: policy.relu(for: "relu1"))
+        h = try relu("relu1", h)
         h = try tape.maxPool2d(h, kernel: 2, stride: 2, gate: policy.pool(for: "pool1"))
         h = try tape.conv2d(h, weight: w("conv2.weight"), bias: w("conv2.bias"), stride: 1, padding: 1)
-        observe?("relu2", h)
-        h = try tape.relu(h, gate: policy.relu(for: "relu2"))
+        h = try relu("relu2", h)
         h = try tape.maxPool2d(h, kernel: 2, stride: 2, gate: policy.pool(for: "pool2"))
         h = try tape.flatten(h)
         h = try tape.linear(h, weight: w("fc1.weight"), bias: w("fc1.bias"))
-        observe?("relu3", h)
-        h = try tape.relu(h, gate: policy.relu(for: "relu3"))
+        h = try relu("relu3", h)
         return try tape.linear(h, weight: w("fc2.weight"), bias: w("fc2.bias"))
     }
 }

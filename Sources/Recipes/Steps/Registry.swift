@@ -12,4 +12,5 @@ let registeredSteps: [RecipeStep.Type] = [
     FaithfulnessStep.self,
     PathStabilityStep.self,
     NPKDynamicsStep.self,
+    KernelAlignmentStep.self,
 ]

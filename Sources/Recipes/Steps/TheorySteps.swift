@@ -8,6 +8,7 @@
 //       depths: [2, 4, 6, 8, 12, 16, 20]
 //       seed: 0
 //       train_widths: [25]        # the memorisation task is trained at these widths (optional)
+//       train_all_widths: false   # true: trained at every width of `widths` instead
 //       train_steps: 300
 //       learning_rate: 0.1
 //
@@ -22,7 +23,7 @@ import SIMDCore
 struct MemorisationSpectraStep: RecipeStep {
     static let kind = "memorisation_spectra"
     static let summary = "Eigenvalue e.c.d.f. of the memorisation network's neural path kernel against its ideal spectrum, per depth and width (needs no data)."
-    static let keys = ["examples", "widths", "depths", "seed", "train_widths", "train_steps", "learning_rate"]
+    static let keys = ["examples", "widths", "depths", "seed", "train_widths", "train_all_widths", "train_steps", "learning_rate"]
 
     let id: String
     let examples: Int
@@ -41,7 +42,7 @@ struct MemorisationSpectraStep: RecipeStep {
         func ints(_ key: String, _ d: [Int]) throws -> [Int] { try config.optional(key).map { try $0.array.map { try $0.int } } ?? d }
         widths = try ints("widths", [25, 500])
         depths = try ints("depths", [2, 4, 6, 8, 12, 16, 20])
-        trainWidths = try ints("train_widths", [])
+        trainWidths = try config.bool(at: "train_all_widths", default: false) ? widths : try ints("train_widths", [])
         seed = UInt64(try config.int(at: "seed", default: 0))
         trainSteps = try config.int(at: "train_steps", default: 300)
         learningRate = Float(try config.double(at: "learning_rate", default: 0.1))
@@ -216,13 +217,14 @@ struct FaithfulnessStep: RecipeStep {
 //       train: train_set           # data set step ids
 //       probe: test_set
 //       probe_images: {per_class: 10}
+//       model: mnist_cnn           # or mnist_fc (then `hidden: [256, 128]`)
 //       epochs: 3
 //       batch_size: 32
 //       learning_rate: 0.001       # Adam
 //       early_iterations: [10, 30, 60]
 //       seed: 0
 //
-// Trains the MNIST CNN (`mnist_cnn`) and snapshots the gate pattern (1[z > 0] of every ReLU) of the
+// Trains the MNIST CNN (`mnist_cnn`) or an FC ReLU net (`mnist_fc`) and snapshots the gate pattern (1[z > 0] of every ReLU) of the
 // probe images at iteration 0, at `early_iterations` and after every epoch. Records, per snapshot
 // (s0, s1, …, in order) and layer, `<id>.<snapshot>.<layer>.flips` and `<id>.<snapshot>.flips` (all
 // layers), each the fraction of gates that differ from the final pattern; `<id>.epoch<k>.flips` for
@@ -230,18 +232,17 @@ struct FaithfulnessStep: RecipeStep {
 // `<id>.epoch1.<layer>.q<k>.flips` (q1 = smallest |z|).
 struct PathStabilityStep: RecipeStep {
     static let kind = "path_stability"
-    static let summary = "Train the MNIST CNN, snapshot the probe images' gate patterns, and measure how many gates still change (path stability)."
-    static let keys = ["train", "probe", "probe_images", "epochs", "batch_size", "learning_rate", "early_iterations", "seed"]
+    static let summary = "Train the MNIST CNN or an FC net, snapshot the probe images' gate patterns, and measure how many gates still change (path stability)."
+    static let keys = ["train", "probe", "probe_images", "model", "hidden", "epochs", "batch_size", "learning_rate", "early_iterations", "seed"]
 
     let id: String
     let train: StepInput
     let probe: StepInput
     let selection: ImageSelection
-    let epochs: Int
-    let batchSize: Int
-    let learningRate: Float
+    let model: ProbeModelName
+    let hidden: [Int]
+    let training: GateTraining
     let early: [Int]
-    let seed: UInt64
     var inputs: [StepInput] { [train, probe] }
     var output: StepValueType? { nil }
 
@@ -250,34 +251,33 @@ struct PathStabilityStep: RecipeStep {
         train = try StepInput("train", in: config, type: .dataset)
         probe = try StepInput("probe", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("probe_images"), default: .perClass(10))
-        epochs = try config.int(at: "epochs", default: 3)
-        batchSize = try config.int(at: "batch_size", default: 32)
-        learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
+        model = try config.name(at: "model", default: .mnistCNN)
+        hidden = try config.optional("hidden").map { try $0.array.map { try $0.int } } ?? [256, 128]
+        let epochs = try config.int(at: "epochs", default: 3)
+        let batchSize = try config.int(at: "batch_size", default: 32)
+        let learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
         early = try config.optional("early_iterations").map { try $0.array.map { try $0.int } } ?? [10, 30, 60]
-        seed = UInt64(try config.int(at: "seed", default: 0))
+        training = GateTraining(epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: UInt64(try config.int(at: "seed", default: 0)))
         guard (1...1000).contains(epochs), (1...4096).contains(batchSize), learningRate > 0 else {
             throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
         }
+        guard !hidden.isEmpty, hidden.allSatisfy({ (1...4096).contains($0) }) else { throw config.error("hidden must be widths in 1...4096, got \(hidden)") }
     }
 
     func run(_ ctx: RunContext) throws {
         let trainSet = try ctx.dataset(train), probeSet = try ctx.dataset(probe)
         let x = probeSet.modelInput(try selection.indices(in: probeSet))
-        let all = trainSet.modelInput(Array(0..<trainSet.count))
-        let data = try LabelledImages(images: all, labels: trainSet.labels)
-        var model = SmallCNN(seed: seed)
-        var trainer = Trainer(optimizer: Adam(), schedule: ConstantLearningRate(learningRate),
-                              configuration: TrainingConfiguration(epochs: epochs, batchSize: batchSize, seed: seed &+ 1))
-        var snapshots: [(name: String, iteration: Int, pattern: GatePattern)] = [("init", 0, try GatePattern(of: model, probe: x))]
-        let batches = try ShuffledBatches(data, batchSize: batchSize, seed: seed &+ 1)
-        var iteration = 0
-        for epoch in 0..<epochs {
-            try batches.forEachBatch(epoch: epoch) { xb, yb in
-                _ = try trainer.step(&model, xb, yb, learningRate: learningRate)
-                iteration += 1
-                if early.contains(iteration) { snapshots.append(("iteration\(iteration)", iteration, try GatePattern(of: model, probe: x))) }
-            }
-            snapshots.append(("epoch\(epoch + 1)", iteration, try GatePattern(of: model, probe: x)))
+        let data = try LabelledImages(images: trainSet.modelInput(Array(0..<trainSet.count)), labels: trainSet.labels)
+        let early = self.early
+        let extra: (Int, Int, Int, Int) -> String? = { _, _, it, _ in early.contains(it) ? "iteration\(it)" : nil }
+        let snapshots: [GateSnapshot]
+        switch model {
+        case .mnistCNN:
+            var m = SmallCNN(seed: training.seed)
+            snapshots = try training.run(&m, data: data, probe: x, extra: extra)
+        case .mnistFC:
+            var m = try FCNet(inputs: x.shape.dropFirst().reduce(1, *), hidden: hidden, classes: 10, seed: training.seed)
+            snapshots = try training.run(&m, data: data, probe: x, extra: extra)
         }
         let final = snapshots.last!.pattern
         var perLayer = [[Double]](repeating: [], count: final.layers.count), overall: [Double] = []
@@ -329,7 +329,8 @@ struct PathStabilityStep: RecipeStep {
 struct NPKDynamicsStep: RecipeStep {
     static let kind = "npk_dynamics"
     static let summary = "Train a ReLU FC net on a binary task and track nu = y^T H^-1 y of its trace-normalised neural path kernel."
-    static let keys = ["train", "test", "classes", "kernel_per_class", "width", "depth", "epochs", "batch_size", "learning_rate", "seed"]
+    static let keys = ["train", "test", "classes", "kernel_per_class", "width", "depth", "epochs", "batch_size", "learning_rate", "seed",
+                       "norm_per_class", "norm_gate_beta"]
 
     let id: String
     let train: StepInput
@@ -342,6 +343,9 @@ struct NPKDynamicsStep: RecipeStep {
     let batchSize: Int
     let learningRate: Float
     let seed: UInt64
+    /// Examples per class of the value / feature kernel norms (0: not measured).
+    let normPerClass: Int
+    let normGateBeta: Float
     var inputs: [StepInput] { [train, test] }
     var output: StepValueType? { nil }
 
@@ -349,6 +353,9 @@ struct NPKDynamicsStep: RecipeStep {
         self.id = id
         train = try StepInput("train", in: config, type: .dataset)
         test = try StepInput("test", in: config, type: .dataset)
+        normPerClass = try config.int(at: "norm_per_class", default: 0)
+        normGateBeta = Float(try config.double(at: "norm_gate_beta", default: 10))
+        guard (0...5000).contains(normPerClass), normGateBeta > 0 else { throw config.error("norm_per_class must be 0...5000 and norm_gate_beta positive") }
         classes = try config.optional("classes").map { try $0.array.map { try $0.int } } ?? [4, 7]
         kernelPerClass = try config.int(at: "kernel_per_class", default: 100)
         width = try config.int(at: "width", default: 100)
@@ -390,5 +397,52 @@ struct NPKDynamicsStep: RecipeStep {
                       file: "\(id)-nu.svg", caption: "nu of the trace-normalised neural path kernel on \(2 * kernelPerClass) training images, after each epoch (epoch 0: initialisation)."))
         ctx.markdown(String(format: "nu: %.1f at initialisation, %.1f after %d epochs (ratio %.3f); test accuracy %.1f%% on %d images.",
                             nus.first!, nus.last!, epochs, nus.last! / nus.first!, report.finalTestAccuracy, testSet.count))
+        if normPerClass > 0 { try kernelNorms(ctx, trainSet: trainSet, testSet: testSet) }
+    }
+
+    /// NeurIPS 2020 Figure 2, right: a DGN (feature and value networks of the same shape, soft gates
+    /// sigmoid(beta q)) trained like the DNN; after every epoch, the trace and Frobenius norm of its
+    /// value kernel (tangent kernel over the value network's weights) and feature kernel (over the
+    /// feature network's weights, through the soft gates) on 2 x `normPerClass` training images.
+    func kernelNorms(_ ctx: RunContext, trainSet: Dataset, testSet: Dataset) throws {
+        let normSet = try trainSet.take(perClass: normPerClass)
+        let inputs = trainSet.images.shape.dropFirst().reduce(1, *)
+        var net = try GatedNetwork(architecture: .fc(inputs: inputs, width: width, depth: depth, classes: 1),
+                                   configuration: .dgn(gate: .soft(beta: normGateBeta)), seed: seed &+ 3)
+        net.initialiseBernoulli(sigma: (2 / Float(width)).squareRoot(), seed: seed &+ 4)
+        func measure(_ m: GatedNetwork) throws -> [SymmetricMatrix] {
+            try PathKernel.tangentKernels(of: m, inputs: normSet.images, parameterPrefixes: ["value.", "feature."])
+        }
+        var kernels = [try measure(net)]
+        var trainer = Trainer(optimizer: RMSprop(), schedule: ConstantLearningRate(learningRate),
+                              configuration: TrainingConfiguration(epochs: epochs, batchSize: batchSize, loss: .squaredSigned, seed: seed &+ 5))
+        trainer.onEpochEnd = { _, model in
+            guard let m = model as? GatedNetwork else { throw RecipeError("npk_dynamics: the trained model is not a gated network") }
+            kernels.append(try measure(m))
+        }
+        let report = try trainer.fit(&net, train: try LabelledImages(images: trainSet.images, labels: trainSet.labels),
+                                     test: try LabelledImages(images: testSet.images, labels: testSet.labels))
+        let epochsAxis = kernels.indices.map(Double.init)
+        var series: [LinePlot.Series] = []
+        var table = "| epoch | trace K_value | trace K_feature | Frobenius K_value | Frobenius K_feature |\n|---|---|---|---|---|\n"
+        for (name, g) in [("value_kernel", 0), ("feature_kernel", 1)] {
+            let traces = kernels.map { $0[g].trace }, frobs = kernels.map { $0[g].frobeniusNorm }
+            for (k, (t, f)) in zip(traces, frobs).enumerated() {
+                ctx.record("\(id).\(name).trace.epoch\(k)", t); ctx.record("\(id).\(name).frobenius.epoch\(k)", f)
+            }
+            let label = g == 0 ? "value kernel" : "feature kernel"
+            series.append(LinePlot.Series(name: "trace, \(label)", x: epochsAxis, y: traces, markers: true))
+            series.append(LinePlot.Series(name: "Frobenius, \(label)", x: epochsAxis, y: frobs, markers: true, dashed: true))
+        }
+        for (k, km) in kernels.enumerated() {
+            table += "| \(k) | " + String(format: "%.4g | %.4g | %.4g | %.4g |\n", km[0].trace, km[1].trace, km[0].frobeniusNorm, km[1].frobeniusNorm)
+        }
+        ctx.record("\(id).feature_over_value_trace_initial", kernels.first![1].trace / kernels.first![0].trace)
+        ctx.record("\(id).feature_over_value_trace_final", kernels.last![1].trace / kernels.last![0].trace)
+        ctx.record("\(id).dgn_test_accuracy", report.finalTestAccuracy)
+        ctx.add(.plot(LinePlot(title: "\(id): value kernel and feature kernel (DGN, soft gates)", xLabel: "epoch", yLabel: "norm", series: series),
+                      file: "\(id)-kernel-norms.svg",
+                      caption: "Trace and Frobenius norm of the value kernel and the feature kernel of a DGN (soft gates, beta \(normGateBeta)) on \(2 * normPerClass) training images, after each epoch (epoch 0: initialisation)."))
+        ctx.markdown(table + String(format: "\nThe DGN reaches %.1f%% test accuracy.", report.finalTestAccuracy))
     }
 }

@@ -48,4 +48,65 @@ extension PathKernel {
         }
         return nu
     }
+
+    // MARK: Tangent kernels by parameter group (NeurIPS 2020 Figure 2, right)
+
+    /// The tangent kernel of a one-output network restricted to the parameters whose names start with
+    /// `prefix`: K[i, j] = <d f(x_i) / d theta, d f(x_j) / d theta> over those parameters. In a DGN,
+    /// prefix "value." gives the value kernel and "feature." the feature kernel (through the soft
+    /// gates); "" gives the whole neural tangent kernel. One backward pass per example.
+    ///
+    /// ```swift
+    /// let kv = try PathKernel.tangentKernel(of: dgn, inputs: x, parameterPrefix: "value.")
+    /// print(kv.trace, kv.frobeniusNorm)
+    /// ```
+    public static func tangentKernel(of model: GatedNetwork, inputs x: Tensor, parameterPrefix prefix: String) throws -> SymmetricMatrix {
+        try tangentKernels(of: model, inputs: x, parameterPrefixes: [prefix])[0]
+    }
+
+    /// One tangent kernel per prefix, from the same per-example backward passes.
+    public static func tangentKernels(of model: GatedNetwork, inputs x: Tensor, parameterPrefixes prefixes: [String]) throws -> [SymmetricMatrix] {
+        guard x.rank >= 2, x.shape[0] >= 1 else { throw EngineError(op: "PathKernel.tangentKernel", "expected inputs [N, ...], got \(x.shape)") }
+        let n = x.shape[0], size = x.count / n
+        let groups = try prefixes.map { prefix in
+            let names = model.parameters.keys.filter { $0.hasPrefix(prefix) && !model.frozen.contains($0) }.sorted()
+            guard !names.isEmpty else { throw EngineError(op: "PathKernel.tangentKernel", "no trainable parameter starts with '\(prefix)'") }
+            return names
+        }
+        // features[g][i]: example i's gradient over group g's parameters.
+        var features = [[[Double]]](repeating: [], count: groups.count)
+        for i in 0..<n {
+            let xi = Tensor(shape: [1] + Array(x.shape.dropFirst()), scalars: Array(x.scalars[(i * size)..<((i + 1) * size)]))
+            let tape = Tape()
+            let out = try model.forward(on: tape, input: xi, training: false)
+            guard tape.shape(out.logits) == [1, 1] else {
+                throw EngineError(op: "PathKernel.tangentKernel", "needs a network with one output, got logits \(tape.shape(out.logits))")
+            }
+            let grads = try tape.backward(from: out.logits, seed: Tensor(shape: [1, 1], scalars: [1]))
+            for (g, names) in groups.enumerated() {
+                var f: [Double] = []
+                for name in names {
+                    let t = out.parameters[name].flatMap { grads[$0] }
+                    f += t.map { $0.scalars.map(Double.init) } ?? [Double](repeating: 0, count: model.parameters[name]!.count)
+                }
+                features[g].append(f)
+            }
+        }
+        return features.map { fs in
+            var k = SymmetricMatrix(n: n, values: [Double](repeating: 0, count: n * n))
+            for i in 0..<n {
+                for j in i..<n {
+                    var s = 0.0
+                    for (a, b) in zip(fs[i], fs[j]) { s += a * b }
+                    k[i, j] = s; k[j, i] = s
+                }
+            }
+            return k
+        }
+    }
+}
+
+extension SymmetricMatrix {
+    /// sqrt(sum of squared entries).
+    public var frobeniusNorm: Double { values.reduce(0) { $0 + $1 * $1 }.squareRoot() }
 }
