@@ -189,7 +189,7 @@ async function loadClasses(query, select) {
   $("target").innerHTML = "";
   for (const c of list) {
     const o = document.createElement("option");
-    o.value = c.index; o.textContent = c.index + " " + c.name;
+    o.value = c.index; o.textContent = String(c.index) === c.name ? c.name : c.index + " " + c.name;
     $("target").appendChild(o);
   }
   if (list.some((c) => c.index === keep)) $("target").value = keep;
@@ -363,8 +363,9 @@ figcaption { font-size: 0.8em; color: #444; max-width: 224px; }
 #compare-slider { width: 224px; }
 ol { font-size: 0.85em; padding-left: 1.4em; min-width: 220px; }
 .strip { display: flex; gap: 0.4em; flex-wrap: wrap; }
+.strip figure { width: 112px; }
 .strip figure img { width: 112px; height: 112px; }
-.strip figcaption { font-size: 0.75em; }
+.strip figcaption { font-size: 0.75em; max-width: 112px; }
 body[data-state=running] #results { opacity: 0.7; }
 """##
 }
