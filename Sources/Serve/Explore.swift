@@ -42,28 +42,32 @@ extension Workbench {
     /// The main panel of a view, as a JSON object.
     public func explain(_ p: ExploreParameters, control: JobControl) throws -> [String: Any] {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        control.report(done: 0, total: p.steps + 2, note: "loading \(p.model.rawValue)")
-        let model = try classifier(p) { control.report(done: 0, total: p.steps + 2, note: $0) }
+        control.report(done: 0, total: p.steps + 1, note: "loading \(p.model.rawValue)")
+        let model = try classifier(p) { control.report(done: 0, total: p.steps + 1, note: $0) }
         let names = try classNames(p.model)
         let (x, label) = try input(p)
         try control.checkCancelled()
         let method = try Self.method(p)
-        let t1 = DispatchTime.now().uptimeNanoseconds
-        control.report(done: 1, total: p.steps + 2, note: "attribution map")
-        let (before, map) = try attribution(model, x, target: p.target, method: method)
         try control.checkCancelled()
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        control.report(done: 1, total: p.steps + 1, note: "attribution map and ascent")
+        // The first ascent step follows the map at the clean image: it is taken from there (one
+        // backward pass fewer); without steps it is computed on its own.
         var targetLogits: [Double] = []
+        var before: Tensor?, map: Tensor?
         let pga = PGA(alpha: p.alpha, eps: p.eps, steps: p.steps, method: method)
-        let result = try pga.ascend(model: model, images: x, targets: [p.target]) { k, xk, logits in
+        let result = try pga.ascend(model: model, images: x, targets: [p.target]) { k, xk, logits, g in
             try control.checkCancelled()
-            control.report(done: 1 + k, total: p.steps + 2, note: "ascent step \(k + 1) of \(p.steps)")
+            control.report(done: 1 + k, total: p.steps + 1, note: "ascent step \(k + 1) of \(p.steps)")
             let l = try logits ?? Self.forward(model, xk)
+            if k == 0 { before = l; map = g }
             targetLogits.append(Double(l.scalars[p.target]))
         }
+        if before == nil || map == nil { (before, map) = try attribution(model, x, target: p.target, method: method) }
         let after = try Self.forward(model, result.perturbed)
         targetLogits.append(Double(after.scalars[p.target]))
         let t2 = DispatchTime.now().uptimeNanoseconds
-        control.report(done: p.steps + 2, total: p.steps + 2, note: "done")
+        control.report(done: p.steps + 1, total: p.steps + 1, note: "done")
         return [
             "view": p.query,
             "model": p.model.rawValue, "weights": p.weights.rawValue,
@@ -71,11 +75,11 @@ extension Workbench {
             "label": label.map { ["index": $0, "name": names[$0]] as Any } ?? (NSNull() as Any),
             "images": [
                 "input": try Self.pngURL(Self.picture(x)),
-                "map": try Self.pngURL(Self.diverging(map)),
+                "map": try Self.pngURL(Self.diverging(map!)),
                 "perturbed": try Self.pngURL(Self.picture(result.perturbed)),
                 "difference": try Self.pngURL(Self.diverging(result.differences)),
             ],
-            "top5_before": Self.top5(before, names).map(\.json),
+            "top5_before": Self.top5(before!, names).map(\.json),
             "top5_after": Self.top5(after, names).map(\.json),
             "target_logits": targetLogits,
             "perturbation_l2": Self.l2(result.differences),
@@ -108,7 +112,7 @@ extension Workbench {
             let maxSteps = StripKind.stepCounts.max()!
             var snapshots: [Int: Tensor] = [:]
             let pga = PGA(alpha: p.alpha, eps: p.eps, steps: maxSteps, method: try Self.method(p))
-            let result = try pga.ascend(model: model, images: x, targets: [p.target]) { k, xk, _ in
+            let result = try pga.ascend(model: model, images: x, targets: [p.target]) { k, xk, _, _ in
                 try control.checkCancelled()
                 control.report(done: k, total: maxSteps, note: "ascent step \(k + 1) of \(maxSteps)")
                 if StripKind.stepCounts.contains(k) { snapshots[k] = xk }

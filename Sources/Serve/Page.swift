@@ -34,6 +34,7 @@ public enum PageFiles {
 <section id="controls">
   <label>Model <select id="model"></select></label>
   <p id="model-note" class="note"></p>
+  <details id="missing-box" hidden><summary class="note">Models whose weights are missing</summary><ul id="missing" class="note"></ul></details>
   <fieldset>
     <legend>Image</legend>
     <label id="digit-row">Test digit <input id="digit" type="number" min="0" max="999" value="0"></label>
@@ -298,6 +299,10 @@ async function start() {
     o.value = m.model + "/" + m.weights; o.textContent = m.label + (m.available ? "" : " — missing");
     o.disabled = !m.available;
     $("model").appendChild(o);
+  }
+  for (const m of models.filter((m) => !m.available)) {
+    const li = document.createElement("li"); li.textContent = m.label + ": " + m.note; $("missing").appendChild(li);
+    $("missing-box").hidden = false;
   }
   for (const e of examples) {
     const o = document.createElement("option"); o.value = e.name; o.textContent = e.name; $("example").appendChild(o);

@@ -41,9 +41,10 @@ public struct PGA {
         public var differences: Tensor
     }
 
-    /// What `ascend` shows its observer before step `step` (0-based): the current images and, when
-    /// the method's own pass computes them (gradient, excitation pullback), their logits.
-    public typealias Observer = (_ step: Int, _ x: Tensor, _ logits: Tensor?) throws -> Void
+    /// What `ascend` shows its observer at step `step` (0-based), before the step is taken: the
+    /// current images, the attribution the step follows, and, when the method's own pass computes
+    /// them (gradient, excitation pullback), the images' logits.
+    public typealias Observer = (_ step: Int, _ x: Tensor, _ logits: Tensor?, _ attribution: Tensor) throws -> Void
 
     /// One target per image: image i ascends logit `targets[i]`. `observe` runs before every step
     /// (an error it throws stops the ascent: how an interactive caller cancels).
@@ -64,11 +65,11 @@ public struct PGA {
                 let policy: GatePolicy
                 if case .excitationPullback(let p) = method { policy = p } else { policy = .vanilla }
                 let r = try ExplanationMethod.pullback(model, x, targets: targets, policy: policy)
-                try observe(k, x, r.logits)
                 g = r.gradient
+                try observe(k, x, r.logits, g)
             case (let observe?, _):
-                try observe(k, x, nil)
                 g = try method.attribute(model, x, targets: targets)
+                try observe(k, x, nil, g)
             }
             for i in 0..<n {
                 let r = (i * per)..<((i + 1) * per)
