@@ -211,7 +211,7 @@ struct ServeCommand: ParsableCommand {
         // The main thread waits for the server to fail or for SIGINT / SIGTERM (Interruption).
         while true {
             if let f = failure.value {
-                if let message = f { throw ValidationError("the server stopped: \(message)") }
+                if let message = f { throw RecipeError("serve: the server on \(shownHost):\(port) stopped: \(message)") }
                 return
             }
             if Interruption.requested != nil { print("runner serve: stopped"); return }
