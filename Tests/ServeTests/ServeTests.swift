@@ -208,6 +208,19 @@ final class ServeHTTPTests: XCTestCase {
         XCTAssertLessThanOrEqual(j["perturbation_l2"] as? Double ?? 1e9, 7.0 + 1e-3)
     }
 
+    func testTheMapIsTheSameWhetherTakenFromTheFirstStepOrComputedAlone() async throws {
+        // With steps the map is the first ascent step's attribution; without, it is computed on
+        // its own: both must be the same picture, and so must the top-5 before.
+        for view in ["image=digit:5&target=2&method=gradient", "model=vgg11_bn&weights=synthetic&size=32&target=7&gate=normal_cdf&T=0.6"] {
+            let zero = try await request("/api/explain?\(view)&steps=0"), five = try await request("/api/explain?\(view)&steps=5")
+            XCTAssertEqual(zero.status, 200, zero.text); XCTAssertEqual(five.status, 200, five.text)
+            XCTAssertEqual((zero.json["images"] as? [String: String])?["map"], (five.json["images"] as? [String: String])?["map"], view)
+            XCTAssertEqual((zero.json["top5_before"] as? [[String: Any]])?.map { $0["index"] as? Int },
+                           (five.json["top5_before"] as? [[String: Any]])?.map { $0["index"] as? Int })
+            XCTAssertEqual((zero.json["target_logits"] as? [Double])?.count, 1)
+        }
+    }
+
     func testStripsOnASyntheticImageNetModel() async throws {
         let t = try await request("/api/strip?kind=temperature&model=resnet50&weights=synthetic&size=32&target=1")
         XCTAssertEqual(t.status, 200, t.text)
