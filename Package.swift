@@ -172,3 +172,21 @@ if Context.environment["EP_FUZZ"] == "1" {
                                              path: "Fuzz/Sources/FuzzTargets", swiftSettings: cpuFlags))
     package.products.append(.executable(name: "fuzz-targets", targets: ["FuzzTargets"]))
 }
+
+// MARK: - The local web page (`runner serve`) — left out when EP_NO_SERVER=1.
+// Hummingbird and SwiftNIO add minutes to a first build; builds that never serve the page (the
+// other kernel profiles in scripts/check-profiles, the fuzz build) set EP_NO_SERVER=1.
+if Context.environment["EP_NO_SERVER"] != "1" {
+    package.dependencies.append(.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"))
+    package.targets.append(.target(name: "Serve",
+                                   dependencies: ["Recipes", "SIMDCore",
+                                                  .product(name: "Hummingbird", package: "hummingbird")],
+                                   swiftSettings: cpuFlags))
+    package.targets.append(.testTarget(name: "ServeTests",
+                                       dependencies: ["Serve", "Recipes", "SIMDCore"],
+                                       swiftSettings: cpuFlags))
+    if let runner = package.targets.first(where: { $0.name == "Runner" }) {
+        runner.dependencies.append("Serve")
+        runner.swiftSettings = (runner.swiftSettings ?? []) + [.define("EP_SERVE")]
+    }
+}

@@ -8,6 +8,9 @@
 import ArgumentParser
 import Foundation
 import Recipes
+#if EP_SERVE
+import Serve
+#endif
 
 /// Options shared by every command that runs a recipe.
 struct RunOptions: ParsableArguments {
@@ -96,8 +99,16 @@ struct Runner: ParsableCommand {
                     training iteration; finished steps stay cached. A second Ctrl-C stops at once.
         """,
         version: ProjectInfo.versionLine,
-        subcommands: [Run.self, Verify.self, ShowConfig.self, List.self],
+        subcommands: Runner.commands,
         defaultSubcommand: Run.self)
+}
+
+extension Runner {
+    #if EP_SERVE
+    static let commands: [ParsableCommand.Type] = [Run.self, Verify.self, ShowConfig.self, List.self, ServeCommand.self]
+    #else
+    static let commands: [ParsableCommand.Type] = [Run.self, Verify.self, ShowConfig.self, List.self]
+    #endif
 }
 
 struct Run: ParsableCommand {
@@ -160,6 +171,63 @@ struct List: ParsableCommand {
         }
     }
 }
+
+#if EP_SERVE
+/// `runner serve`: the interactive page (Sources/Serve). Runs until SIGINT / SIGTERM.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Start the interactive page: pullbacks and counterfactuals in a browser (loopback only by default).")
+    @Option(help: "Port to listen on (0: any free port; the URL printed says which).")
+    var port: Int = 8080
+    @Option(help: "Address to bind; anything but 127.0.0.1 / ::1 makes the page reachable from other machines.")
+    var host: String = "127.0.0.1"
+    @Option(parsing: .unconditional, help: "Worker threads for the kernels, 1 to \(RunOptions.maxThreads) (default: all cores).")
+    var threads: Int?
+    @Option(help: "Where the trained MNIST CNN is kept (default: ~/.cache/excitation-pullbacks/serve, or EP_SERVE_CACHE).")
+    var cacheDir: String?
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
+        if let t = threads, !(1...RunOptions.maxThreads).contains(t) {
+            throw ValidationError("--threads must be in 1...\(RunOptions.maxThreads), got \(t)")
+        }
+    }
+
+    func run() throws {
+        var config = ServeConfiguration()
+        config.host = host; config.port = port; config.threads = threads
+        if let d = cacheDir { config.cacheDirectory = URL(fileURLWithPath: d, isDirectory: true) }
+        let failure = ServeFailure()
+        let shownHost = host.contains(":") ? "[\(host)]" : host
+        let app = ServeApp.make(config) { port in
+            print("runner serve: http://\(shownHost):\(port)/  (Ctrl-C stops it)")
+            fflush(stdout)
+        }
+        Task.detached {
+            do { try await app.run() } catch { failure.set("\(error)") }
+            failure.set(nil)
+        }
+        // The main thread waits for the server to fail or for SIGINT / SIGTERM (Interruption).
+        while true {
+            if let f = failure.value {
+                if let message = f { throw RecipeError("serve: the server on \(shownHost):\(port) stopped: \(message)") }
+                return
+            }
+            if Interruption.requested != nil { print("runner serve: stopped"); return }
+            usleep(100_000)
+        }
+    }
+}
+
+/// The server task's outcome, read by the waiting main thread.
+final class ServeFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var outcome: String?? = .none
+    func set(_ message: String?) { lock.lock(); if case .none = outcome { outcome = .some(message) }; lock.unlock() }
+    var value: String?? { lock.lock(); defer { lock.unlock() }; return outcome }
+}
+#endif
 
 // MARK: - Entry point with the project's exit codes
 

@@ -41,8 +41,14 @@ public struct PGA {
         public var differences: Tensor
     }
 
-    /// One target per image: image i ascends logit `targets[i]`.
-    public func ascend(model: Classifier, images: Tensor, targets: [Int]) throws -> Result {
+    /// What `ascend` shows its observer at step `step` (0-based), before the step is taken: the
+    /// current images, the attribution the step follows, and, when the method's own pass computes
+    /// them (gradient, excitation pullback), the images' logits.
+    public typealias Observer = (_ step: Int, _ x: Tensor, _ logits: Tensor?, _ attribution: Tensor) throws -> Void
+
+    /// One target per image: image i ascends logit `targets[i]`. `observe` runs before every step
+    /// (an error it throws stops the ascent: how an interactive caller cancels).
+    public func ascend(model: Classifier, images: Tensor, targets: [Int], observe: Observer? = nil) throws -> Result {
         guard steps >= 0, alpha.isFinite, eps.isFinite, eps >= 0 else {
             throw EngineError(op: "PGA", "needs steps >= 0 and finite alpha, eps >= 0; got steps \(steps), alpha \(alpha), eps \(eps)")
         }
@@ -50,8 +56,21 @@ public struct PGA {
         var x = images
         let n = images.shape.first ?? 0
         let per = n == 0 ? 0 : images.count / n
-        for _ in 0..<steps {
-            let g = try method.attribute(model, x, targets: targets)
+        for k in 0..<steps {
+            let g: Tensor
+            switch (observe, method) {
+            case (nil, _):
+                g = try method.attribute(model, x, targets: targets)
+            case (let observe?, .gradient), (let observe?, .excitationPullback):
+                let policy: GatePolicy
+                if case .excitationPullback(let p) = method { policy = p } else { policy = .vanilla }
+                let r = try ExplanationMethod.pullback(model, x, targets: targets, policy: policy)
+                g = r.gradient
+                try observe(k, x, r.logits, g)
+            case (let observe?, _):
+                g = try method.attribute(model, x, targets: targets)
+                try observe(k, x, nil, g)
+            }
             for i in 0..<n {
                 let r = (i * per)..<((i + 1) * per)
                 var gn = 0.0
