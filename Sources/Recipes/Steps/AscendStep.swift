@@ -98,7 +98,9 @@ struct AscendStep: RecipeStep {
         let d = try ctx.dataset(data)
         let ix = try selection.indices(in: d)
         let x = d.modelInput(ix)
-        let classes = d.classNames.count
+        // The model's classes name the targets when it carries names (own weights), else the data set's.
+        let modelNames = net.classNames ?? d.classNames
+        let classes = modelNames.count
         let ts = targets ?? Array(0..<classes)
         for t in ts where t < 0 || (classes > 0 && t >= classes) {
             throw RecipeError("step '\(id)': target class \(t) is out of range (\(classes) classes)")
@@ -154,7 +156,7 @@ struct AscendStep: RecipeStep {
             // With `show: both` the perturbed images stay RGB (no colormap): the colours are the image's own.
             let colour = diverging && (difference || !showBoth)
             let grid = StepGrids.ascend(images: clean, cells: difference ? differences : perturbed01,
-                                 rowTitles: ix.map { d.className(d.labels[$0]) }, columnTitles: ["clean"] + ts.map { d.className($0) },
+                                 rowTitles: ix.map { d.className(d.labels[$0]) }, columnTitles: ["clean"] + ts.map { $0 < classes ? modelNames[$0] : String($0) },
                                  diverging: colour, upscale: upscale)
             let name = difference || !showBoth ? file : (file as NSString).deletingPathExtension + "_perturbed.png"
             try ctx.addImage(try grid.render(), file: name, caption: (difference ? caption : nil) ??
@@ -164,11 +166,11 @@ struct AscendStep: RecipeStep {
         // Top-5 classes before and after, as paper A's app lists them.
         var table = Table(headers: ["image", "target", "top-5 before", "top-5 after"])
         for (i, img) in ix.enumerated() {
-            let top = topClasses(Array(before.scalars[(i * c)..<((i + 1) * c)]), k: 5, names: d.classNames)
+            let top = topClasses(Array(before.scalars[(i * c)..<((i + 1) * c)]), k: 5, names: modelNames)
             for (k, t) in ts.enumerated() {
                 let row = i * ts.count + k
-                table.append([.text("\(i): \(d.className(d.labels[img]))"), .text(d.className(t)), .text(top),
-                              .text(topClasses(Array(after.scalars[(row * c)..<((row + 1) * c)]), k: 5, names: d.classNames))])
+                table.append([.text("\(i): \(d.className(d.labels[img]))"), .text(t < classes ? modelNames[t] : String(t)), .text(top),
+                              .text(topClasses(Array(after.scalars[(row * c)..<((row + 1) * c)]), k: 5, names: modelNames))])
             }
         }
         ctx.add(.table(table, caption: "Each image's five most probable classes (softmax of the logits) before and after the ascent toward each target.", csvFile: nil))

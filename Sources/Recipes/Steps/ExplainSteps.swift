@@ -89,7 +89,7 @@ struct ExplainStep: RecipeStep {
         try ctx.writeArray(logits, to: "\(id)/logits.npy")
 
         let grid = StepGrids.explain(images: clean, attributions: attributions, methodLabels: labels,
-                             columnTitles: StepGrids.explainColumnTitles(labels: imageLabels, targets: targets, classNames: d.classNames),
+                             columnTitles: StepGrids.explainColumnTitles(labels: imageLabels, targets: targets, classNames: d.classNames, targetNames: net.classNames),
                              diverging: diverging, upscale: upscale)
         try ctx.addImage(try grid.render(), file: file,
                          caption: caption ?? "Attributions of the target logit (\(target.text)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
@@ -100,10 +100,12 @@ struct ExplainStep: RecipeStep {
 /// The grids `explain` and `ascend` draw, as functions of the arrays they write: a reader of the
 /// arrays redraws the same picture with these.
 public enum StepGrids {
-    /// Column titles: the class name when the target is the label, else "label->target".
-    public static func explainColumnTitles(labels: [Int], targets: [Int], classNames: [String]) -> [String] {
-        func name(_ c: Int) -> String { c < classNames.count ? classNames[c] : String(c) }
-        return zip(labels, targets).map { $0 == $1 ? name($1) : "\(name($0))->\(name($1))" }
+    /// Column titles: the class name when the target is the label, else "label->target". Labels
+    /// are named by the data set's `classNames`, targets by the model's `targetNames` when it has them.
+    public static func explainColumnTitles(labels: [Int], targets: [Int], classNames: [String], targetNames: [String]? = nil) -> [String] {
+        func name(_ c: Int, _ names: [String]) -> String { c < names.count ? names[c] : String(c) }
+        let tn = targetNames ?? classNames
+        return zip(labels, targets).map { targetNames == nil && $0 == $1 ? name($1, tn) : "\(name($0, classNames))->\(name($1, tn))" }
     }
 
     /// The explain grid: a row of the images ([N, C, H, W] in [0, 1]), then a row per method of

@@ -3,6 +3,12 @@
 //   - step: load_model
 //     id: net
 //     with: {architecture: resnet50, weights: torchvision}      # torchvision | timm | synthetic
+//   - step: load_model                                          # your own weights, any number of classes
+//     id: tuned
+//     with:
+//       architecture: resnet50
+//       weights: {file: models/tuned.pth, sha256: <optional>, names: torchvision}   # or .safetensors; names: timm
+//       classes: models/classes.txt                             # optional: one name a line
 //   - step: load_images
 //     id: examples
 //     with:
@@ -37,63 +43,161 @@ public func downloadsDisabled(_ env: [String: String] = ProcessInfo.processInfo.
 
 struct LoadModelStep: RecipeStep {
     static let kind = "load_model"
-    static let summary = "An ImageNet classifier (\(ImageNetArchitecture.names.joined(separator: ", "))) with torchvision / timm weights (downloaded with SHA-256) or synthetic CI weights."
-    static let keys = ["architecture", "weights", "seed"]
+    static let summary = "A torchvision ImageNet architecture (\(ImageNetArchitecture.names.joined(separator: ", "))) with torchvision / timm weights (downloaded with SHA-256), your own .pth / .safetensors file, or synthetic CI weights."
+    static let keys = ["architecture", "weights", "seed", "classes"]
+    static let fileKeys = ["file", "sha256", "names"]
 
+    /// Catalogued weights by name.
     enum Weights: String, RecipeName {
         case torchvision, timm, synthetic
         static let what = "weights"
     }
 
+    /// Whose parameter names a weight file uses.
+    enum NameScheme: String, RecipeName {
+        case torchvision, timm
+        static let what = "names"
+    }
+
+    /// Where the weights come from: the catalogue, or a file the recipe names.
+    enum Source: Equatable {
+        case catalogue(Weights)
+        case file(path: String, sha256: String?, names: NameScheme)
+    }
+
     let id: String
     let architecture: ImageNetArchitecture
-    let weights: Weights
+    let source: Source
     let seed: UInt64?
+    /// A text file of class names, one a line (else ImageNet's names for 1000 classes, indices otherwise).
+    let classesFile: String?
     var inputs: [StepInput] { [] }
     var output: StepValueType? { .classifier }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
         architecture = try config.name(at: "architecture")
-        weights = try config.name(at: "weights")
+        let w = try config.node(at: "weights")
+        if case .scalar = w.kind {
+            source = .catalogue(try config.name(at: "weights"))
+        } else {
+            try w.checkKeys(allowed: Self.fileKeys)
+            let file = try w.string(at: "file")
+            guard !file.isEmpty else { throw try w.node(at: "file").error("file must name a .pth or .safetensors file") }
+            let sha = try w.optional("sha256")?.string.lowercased()
+            if let s = sha, s.count != 64 || !s.allSatisfy(\.isHexDigit) {
+                throw try w.node(at: "sha256").error("sha256 must be 64 hex digits, got '\(s)'")
+            }
+            source = .file(path: file, sha256: sha, names: try w.name(at: "names", default: NameScheme.torchvision))
+        }
+        if case .catalogue(.timm) = source, WeightCatalogue.timmFiles[architecture] == nil {
+            throw try config.node(at: "weights").error("timm weights are catalogued for \(ImageNetArchitecture.paperA.map(\.rawValue).joined(separator: ", ")); for \(architecture.rawValue) give the file: weights: {file: <path>, names: timm}")
+        }
         if let s = try config.optional("seed") {
-            guard weights == .synthetic else { throw s.error("seed applies to synthetic weights only") }
+            guard source == .catalogue(.synthetic) else { throw s.error("seed applies to synthetic weights only") }
             let v = try s.int
             guard v >= 0 else { throw s.error("seed must be non-negative, got \(v)") }
             seed = UInt64(v)
         } else { seed = nil }
+        classesFile = try config.optional("classes")?.string
     }
 
     /// The catalogue entry of the real weights.
     var weightFile: WeightFile? {
-        switch (weights, architecture) {
-        case (.torchvision, .resnet50): return WeightCatalogue.resnet50
-        case (.torchvision, .vgg11BN): return WeightCatalogue.vgg11BN
-        case (.torchvision, .densenet121): return WeightCatalogue.densenet121
-        case (.timm, .resnet50): return WeightCatalogue.timmResNet50
-        case (.timm, .vgg11BN): return WeightCatalogue.timmVGG11BN
-        case (.timm, .densenet121): return WeightCatalogue.timmDenseNet121
-        case (.synthetic, _): return nil
+        switch source {
+        case .catalogue(.torchvision): return WeightCatalogue.torchvisionFiles[architecture]
+        case .catalogue(.timm): return WeightCatalogue.timmFiles[architecture]
+        case .catalogue(.synthetic), .file: return nil
         }
     }
 
     func run(_ ctx: RunContext) throws {
-        var net = ImageNetModels.make(architecture)
+        var net: any ImageClassifier
         if let file = weightFile {
+            net = ImageNetModels.make(architecture)
             let store = WeightStore(allowDownload: !downloadsDisabled())
             let url = try store.resolve(file)
             ctx.recordInput(url)
             let sd = try StateDict(contentsOf: url).mapped(StateDict.toTorchvisionNames(architecture: architecture.rawValue))
             try net.load(try sd.matching(net.parameterSpecs, model: architecture.rawValue))
-            ctx.markdown("Loaded **\(architecture.rawValue)** with \(weights.rawValue) ImageNet weights `\(file.fileName)` (SHA-256 checked) from \(url.deletingLastPathComponent().path).")
+            ctx.markdown("Loaded **\(architecture.rawValue)** with \(file.format == .safetensors ? "timm" : "torchvision") ImageNet weights `\(file.fileName)` (SHA-256 checked) from \(url.deletingLastPathComponent().path).")
+        } else if case .file(let path, let sha, let names) = source {
+            let url = try Self.locate(path, recipe: ctx.recipe.file)
+            if let want = sha {
+                let got = try SHA256.hexDigest(ofFile: url)
+                guard got == want else { throw WeightsError(file: url.path, "fails its checksum: expected SHA-256 \(want), got \(got)") }
+            }
+            ctx.recordInput(url)
+            net = try Self.load(architecture, from: url, names: names)
+            ctx.markdown("Loaded **\(architecture.rawValue)** (\(classCount(net)) classes) with the weights in `\(url.path)` (\(names.rawValue) parameter names\(sha == nil ? "" : ", SHA-256 checked")).")
         } else {
+            net = ImageNetModels.make(architecture)
             let s = seed ?? SyntheticWeights.goldenSeeds[architecture.rawValue] ?? 0
             try fillSynthetic(&net, seed: s)
             ctx.markdown("**Synthetic weights** (\(architecture.rawValue), seed \(s)): deterministic random weights for CI-scale runs. They make **no meaningful pictures**: this run checks that the pipeline works, not what the paper shows. Run with `--set scale=paper` for the real figure.")
         }
-        ctx.store(.classifier(pixelModel(net)))
+        let classes = classCount(net)
+        var names: [String]?
+        if let f = classesFile {
+            let url = try Self.locate(f, recipe: ctx.recipe.file)
+            ctx.recordInput(url)
+            names = try Self.classNames(url, count: classes)
+        } else if classes != 1000 {
+            names = (0..<classes).map(String.init)
+        }
+        ctx.store(.classifier(pixelModel(net, classNames: names)))
         ctx.record("\(id).parameters", Double(net.parameters.names.reduce(0) { $0 + net.parameters.shapes[$1]!.reduce(1, *) }))
+        ctx.record("\(id).classes", Double(classes))
     }
+
+    /// `architecture` with the weights in `url` (.pth or .safetensors, by content); the number of
+    /// classes is the first dimension of the file's classifier weight.
+    static func load(_ architecture: ImageNetArchitecture, from url: URL, names: NameScheme) throws -> any ImageClassifier {
+        let mappings: [StateDictMapping] = names == .timm || architecture.family == .densenet
+            ? StateDict.toTorchvisionNames(architecture: architecture.rawValue) : [.identity]
+        let sd = try StateDict(contentsOf: url).mapped(mappings)
+        let head = architecture.classifierWeight
+        guard let w = sd.tensors[head] else {
+            throw WeightsError(file: url.path, "has no tensor '\(head)' (the classifier of \(architecture.rawValue)\(names == .timm ? " after mapping timm's names" : "")); its tensors begin \(sd.names.prefix(4).joined(separator: ", ")). Is it a \(architecture.rawValue) state_dict with \(names.rawValue) names?")
+        }
+        guard w.rank == 2, w.shape[0] >= 1 else {
+            throw WeightsError(file: url.path, "tensor '\(head)': expected [classes, features], found \(w.shape)")
+        }
+        var net = ImageNetModels.make(architecture, classes: w.shape[0])
+        try net.load(try sd.matching(net.parameterSpecs, model: architecture.rawValue))
+        return net
+    }
+
+    /// Class names, one a line (blank lines at the end ignored); exactly `count` of them.
+    static func classNames(_ url: URL, count: Int) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw RecipeError("\(url.path): cannot read the class names file") }
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        while lines.last == "" { lines.removeLast() }
+        guard lines.count == count else {
+            throw RecipeError("\(url.path): \(lines.count) class names, but the model has \(count) classes (one name a line)")
+        }
+        if let blank = lines.firstIndex(of: "") { throw RecipeError("\(url.path):\(blank + 1): empty class name") }
+        return lines
+    }
+
+    /// A file a recipe names: absolute, else relative to the working directory, then to the recipe's directory.
+    static func locate(_ path: String, recipe: String) throws -> URL {
+        let expanded = (path as NSString).expandingTildeInPath
+        let candidates = expanded.hasPrefix("/") ? [URL(fileURLWithPath: expanded)]
+            : [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded),
+               URL(fileURLWithPath: recipe).deletingLastPathComponent().appendingPathComponent(expanded)]
+        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw RecipeError("\(path) is in none of: \(candidates.map(\.path).joined(separator: ", "))")
+        }
+        return url
+    }
+}
+
+/// The number of logits: the classifier weight's first dimension.
+private func classCount(_ net: any ImageClassifier) -> Int {
+    let head = ImageNetArchitecture(rawValue: net.name)?.classifierWeight
+    return head.flatMap { net.parameters.shapes[$0]?.first } ?? 1000
 }
 
 /// Opens the existential so the generic helpers apply.
@@ -102,8 +206,8 @@ private func fillSynthetic(_ net: inout any ImageClassifier, seed: UInt64) throw
     net = try fill(net)
 }
 
-private func pixelModel(_ net: any ImageClassifier) -> Classifier {
-    func wrap<M: ImageClassifier>(_ m: M) -> Classifier { PixelModel(m) }
+private func pixelModel(_ net: any ImageClassifier, classNames: [String]?) -> Classifier {
+    func wrap<M: ImageClassifier>(_ m: M) -> Classifier { PixelModel(m, classNames: classNames) }
     return wrap(net)
 }
 
