@@ -256,7 +256,7 @@ final class ImageNetModelZooTests: XCTestCase {
         let three = dir.appendingPathComponent("three.txt")
         try "a\nb\nc\n".write(to: three, atomically: true, encoding: .utf8)
         let t5 = run("title: x\ncells:\n  - step: load_model\n    id: net\n    with: {architecture: resnet50, weights: {file: \"\(pth.path)\"}, classes: \"\(three.path)\"}\n")
-        XCTAssertTrue(t5.contains("3 class names, but the model has 10 classes"), t5)
+        XCTAssertTrue(t5.contains("3 class names, but there are 10 classes"), t5)
         // Keys: an unknown key in `weights`, an unknown name scheme, timm for an uncatalogued depth.
         let t6 = run("title: x\ncells:\n  - step: load_model\n    id: net\n    with: {architecture: resnet50, weights: {file: a.pth, sha: x}}\n")
         XCTAssertTrue(t6.contains("unknown key 'sha'"), t6)

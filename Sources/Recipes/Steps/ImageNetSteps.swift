@@ -168,16 +168,17 @@ struct LoadModelStep: RecipeStep {
         return net
     }
 
-    /// Class names, one a line (blank lines at the end ignored); exactly `count` of them.
-    static func classNames(_ url: URL, count: Int) throws -> [String] {
+    /// Class names, one a line (blank lines at the end ignored); exactly `count` of them when given.
+    static func classNames(_ url: URL, count: Int?) throws -> [String] {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw RecipeError("\(url.path): cannot read the class names file") }
         var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
         while lines.last == "" { lines.removeLast() }
-        guard lines.count == count else {
-            throw RecipeError("\(url.path): \(lines.count) class names, but the model has \(count) classes (one name a line)")
+        guard count == nil || lines.count == count else {
+            throw RecipeError("\(url.path): \(lines.count) class names, but there are \(count ?? 0) classes (one name a line)")
         }
         if let blank = lines.firstIndex(of: "") { throw RecipeError("\(url.path):\(blank + 1): empty class name") }
+        guard !lines.isEmpty else { throw RecipeError("\(url.path): no class names (one name a line)") }
         return lines
     }
 
@@ -336,14 +337,17 @@ public struct ImageStore {
 
 struct LoadImagesStep: RecipeStep {
     static let kind = "load_images"
-    static let summary = "Image files (local or by URL with SHA-256) pre-processed as paper A's app, as an ImageNet-labelled data set."
-    static let keys = ["files", "sets", "use", "size", "name"]
+    static let summary = "Image files (local, by URL with SHA-256, or a folder in ImageFolder layout or with labels.csv) pre-processed as paper A's app, as a labelled data set."
+    static let keys = ["files", "sets", "use", "size", "name", "dir", "limit"]
     static let fileKeys = ["name", "label", "file", "url", "sha256"]
     /// Largest `size`: one 2048² image is 48 MiB of floats.
     static let maxSize = 2048
 
     let id: String
     let sources: [ImageSource]
+    /// `dir:`: a folder read when the step runs (ImageFolder layout or labels.csv).
+    let directory: String?
+    let limit: Int?
     let size: Int
     let name: String
     var inputs: [StepInput] { [] }
@@ -352,6 +356,21 @@ struct LoadImagesStep: RecipeStep {
     init(id: String, config: YAMLNode) throws {
         self.id = id
         size = try config.int(at: "size", default: 224, in: 8...LoadImagesStep.maxSize)
+        limit = try config.optional("limit").map { n in
+            let v = try n.int
+            guard v >= 1 else { throw n.error("limit must be at least 1, got \(v)") }
+            return v
+        }
+        if let d = try config.optional("dir") {
+            guard try config.optional("files") == nil, try config.optional("sets") == nil else {
+                throw config.error("give one of `dir:`, `files:` or `sets:` + `use:`")
+            }
+            directory = try d.string
+            name = try config.string(at: "name", default: (directory! as NSString).lastPathComponent)
+            sources = []
+            return
+        }
+        directory = nil
         let list: YAMLNode
         if let sets = try config.optional("sets") {
             guard try config.optional("files") == nil else { throw config.error("give either `files:` or `sets:` + `use:`, not both") }
@@ -394,6 +413,20 @@ struct LoadImagesStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
+        if let dir = directory {
+            let folder = try LoadModelStep.locate(dir, recipe: ctx.recipe.file)
+            var (found, classNames, layout) = try ImageFolder.list(folder)
+            if let l = limit { found = Array(found.prefix(l)) }
+            let values = found.count * 3 * size * size
+            guard values <= Limits.maxTensorElements else {
+                throw RecipeError("\(folder.path): \(found.count) images at \(size)x\(size) need \(values) values, more than the limit \(Limits.maxTensorElements); choose fewer with `limit:` or a smaller `size:`")
+            }
+            let d = try ImageStore().dataset(found, size: size, name: name, classNames: classNames) { ctx.recordInput($0) }
+            ctx.store(.dataset(d))
+            ctx.record("\(id).count", Double(d.count))
+            ctx.markdown("Loaded \(d.count) images from \(folder.path) (\(layout)) at \(size)×\(size), \(classNames.count) classes: " + d.classCounts.enumerated().filter { $0.element > 0 }.map { "\(classNames[$0.offset]) \($0.element)" }.joined(separator: ", ") + ".")
+            return
+        }
         let d = try ImageStore().dataset(sources, size: size, name: name) { ctx.recordInput($0) }
         ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
@@ -412,8 +445,9 @@ extension ImageStore {
     /// ```swift
     /// let d = try ImageStore().dataset([ImageSource(name: "cat", label: 281, file: "data/images/chelsea.png")], size: 224)
     /// ```
-    public func dataset(_ sources: [ImageSource], size: Int = 224, name: String = "images", read: (URL) -> Void = { _ in }) throws -> Dataset {
-        let classes = try ImageNetClasses.names()
+    public func dataset(_ sources: [ImageSource], size: Int = 224, name: String = "images", classNames: [String]? = nil,
+                        read: (URL) -> Void = { _ in }) throws -> Dataset {
+        let classes = try classNames ?? ImageNetClasses.names()
         var scalars: [Float] = []
         scalars.reserveCapacity(sources.count * 3 * size * size)
         for src in sources {
@@ -425,5 +459,81 @@ extension ImageStore {
         }
         return try Dataset(name: name, images: Tensor(shape: [sources.count, 3, size, size], scalars: scalars),
                            labels: sources.map(\.label), classNames: classes)
+    }
+}
+
+// MARK: - A folder of images
+
+/// The images of a folder, labelled by a `labels.csv` in it or by ImageFolder's layout.
+///
+///   <dir>/labels.csv       file,label — one row per image (paths relative to <dir>); labels are
+///                          class names, or integers (ImageNet class indices, named as ImageNet's)
+///   <dir>/<class>/…        otherwise: torchvision's ImageFolder — one sub-folder per class, classes
+///                          in sorted order, images (.png, .jpg, .jpeg) found recursively
+/// Order is stable: labels.csv's row order, or class by class and sorted paths within each.
+public enum ImageFolder {
+    static let extensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    /// The images, the class names, and which layout was read.
+    public static func list(_ dir: URL) throws -> (images: [ImageSource], classNames: [String], layout: String) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+            throw RecipeError("\(dir.path) is not a folder")
+        }
+        let csv = dir.appendingPathComponent("labels.csv")
+        if FileManager.default.fileExists(atPath: csv.path) { return try fromCSV(csv, dir: dir) }
+        let classes = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { c in
+            var d: ObjCBool = false
+            return !c.hasPrefix(".") && FileManager.default.fileExists(atPath: dir.appendingPathComponent(c).path, isDirectory: &d) && d.boolValue
+        }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        guard !classes.isEmpty else {
+            throw RecipeError("\(dir.path) has neither a labels.csv (file,label) nor class sub-folders (<dir>/<class>/<image>)")
+        }
+        var out: [ImageSource] = []
+        for (label, c) in classes.enumerated() {
+            let base = dir.appendingPathComponent(c)
+            guard let walk = FileManager.default.enumerator(atPath: base.path) else { continue }
+            let files = walk.compactMap { $0 as? String }
+                .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) && !($0 as NSString).lastPathComponent.hasPrefix(".") }
+                .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            out += files.map { ImageSource(name: "\(c)/\($0)", label: label, file: base.appendingPathComponent($0).path) }
+        }
+        guard !out.isEmpty else { throw RecipeError("\(dir.path): the class folders \(Limits.listed(classes)) hold no .png, .jpg or .jpeg images") }
+        return (out, classes, "ImageFolder layout")
+    }
+
+    /// `file,label` rows; the header row is required.
+    static func fromCSV(_ csv: URL, dir: URL) throws -> (images: [ImageSource], classNames: [String], layout: String) {
+        let text = String(decoding: try Data(contentsOf: csv), as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        guard let header = lines.first, header.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) == ["file", "label"] else {
+            throw RecipeError("\(csv.path):1: the first row must be the header `file,label`")
+        }
+        var rows: [(file: String, label: String, line: Int)] = []
+        for (i, line) in lines.enumerated().dropFirst() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let comma = line.lastIndex(of: ",") else { throw RecipeError("\(csv.path):\(i + 1): expected `file,label`, got '\(line)'") }
+            let file = line[..<comma].trimmingCharacters(in: .whitespaces), label = line[line.index(after: comma)...].trimmingCharacters(in: .whitespaces)
+            guard !file.isEmpty, !label.isEmpty else { throw RecipeError("\(csv.path):\(i + 1): expected `file,label`, got '\(line)'") }
+            rows.append((file, label, i + 1))
+        }
+        guard !rows.isEmpty else { throw RecipeError("\(csv.path): no images listed") }
+        let classNames: [String], labelOf: (String) -> Int?
+        if rows.allSatisfy({ Int($0.label) != nil }) {
+            classNames = try ImageNetClasses.names()
+            labelOf = { Int($0).flatMap { (0..<1000).contains($0) ? $0 : nil } }
+        } else {
+            classNames = Array(Set(rows.map(\.label))).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+            labelOf = { index[$0] }
+        }
+        let images: [ImageSource] = try rows.map { r in
+            guard let l = labelOf(r.label) else {
+                throw RecipeError("\(csv.path):\(r.line): label \(r.label) is not an ImageNet class index 0…999 (integer labels are ImageNet's; use class names otherwise)")
+            }
+            let path = r.file.hasPrefix("/") ? r.file : dir.appendingPathComponent(r.file).path
+            guard FileManager.default.fileExists(atPath: path) else { throw RecipeError("\(csv.path):\(r.line): no such image \(path)") }
+            return ImageSource(name: r.file, label: l, file: path)
+        }
+        return (images, classNames, "labels.csv")
     }
 }
