@@ -20,7 +20,7 @@ import Foundation
 import SIMDCore
 import Recipes
 
-let pullbackArchitectures = ImageNetArchitecture.names
+let pullbackArchitectures = ImageNetArchitecture.paperA.map(\.rawValue)
 
 func peakRSSMegabytes() -> Double {
     var u = rusage()

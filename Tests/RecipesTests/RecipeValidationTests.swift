@@ -77,7 +77,7 @@ final class RecipeValidationTests: XCTestCase {
              "squard", "cells[1].with.loss", "loss must be one of cross_entropy, squared, got 'squard'; did you mean 'squared'?"),
             ("  - step: load_model\n    id: m\n    with:\n      architecture: resnet5\n      weights: synthetic",
              "resnet5", "cells[1].with.architecture",
-             "architecture must be one of resnet50, vgg11_bn, densenet121, got 'resnet5'; did you mean 'resnet50'?"),
+             "architecture must be one of resnet18, resnet34, resnet50, resnet101, resnet152, vgg11, vgg13, vgg16, vgg19, vgg11_bn, vgg13_bn, vgg16_bn, vgg19_bn, densenet121, densenet161, densenet169, densenet201, got 'resnet5'; did you mean 'resnet50'?"),
             ("  - step: load_model\n    id: m\n    with:\n      architecture: resnet50\n      weights: torchvison",
              "torchvison", "cells[1].with.weights", "weights must be one of torchvision, timm, synthetic, got 'torchvison'; did you mean 'torchvision'?"),
             ("  - step: train\n    id: t\n    with: {model: mnist_cnn, train: d, test: d, epochs: 1}\n  - step: explain\n    with:\n      model: t\n      data: d\n      methods: [{method: excitation_pullback, gate: sigmod}]",

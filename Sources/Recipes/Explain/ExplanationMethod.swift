@@ -34,6 +34,12 @@ enum ExcitationGate: String, RecipeName {
 public protocol Classifier {
     /// Logits [N, classes] for x [N, C, H, W]; every ReLU / max-pool takes its backward gate from `policy`.
     func logits(_ tape: Tape, _ x: Variable, policy: GatePolicy) throws -> Variable
+    /// The names of the logits' classes, when the model carries them (else the data set's are used).
+    var classNames: [String]? { get }
+}
+
+extension Classifier {
+    public var classNames: [String]? { nil }
 }
 
 /// An attribution method, built from its recipe name and options.

@@ -1,4 +1,4 @@
-// MARK: - DenseNet (torchvision densenet121)
+// MARK: - DenseNet (torchvision densenet121/161/169/201)
 //
 //   x [N,3,H,W] → features.conv0 7x7/2 → norm0 → relu0 → pool0 max 3x3/2 (pad 1)
 //     → denseblock1 → transition1 → ... → denseblock4 → norm5
@@ -60,6 +60,21 @@ public struct DenseNet: ImageClassifier {
     public static func densenet121(classes: Int = 1000) -> DenseNet {
         DenseNet(name: "densenet121", growth: 32, blocks: [6, 12, 24, 16], bottleneckWidth: 4,
                  initialFeatures: 64, classes: classes)
+    }
+
+    /// DenseNet161: growth 48, blocks (6, 12, 36, 24), bn_size 4, 96 initial features.
+    public static func densenet161(classes: Int = 1000) -> DenseNet {
+        DenseNet(name: "densenet161", growth: 48, blocks: [6, 12, 36, 24], bottleneckWidth: 4, initialFeatures: 96, classes: classes)
+    }
+
+    /// DenseNet169: growth 32, blocks (6, 12, 32, 32), bn_size 4, 64 initial features.
+    public static func densenet169(classes: Int = 1000) -> DenseNet {
+        DenseNet(name: "densenet169", growth: 32, blocks: [6, 12, 32, 32], bottleneckWidth: 4, initialFeatures: 64, classes: classes)
+    }
+
+    /// DenseNet201: growth 32, blocks (6, 12, 48, 32), bn_size 4, 64 initial features.
+    public static func densenet201(classes: Int = 1000) -> DenseNet {
+        DenseNet(name: "densenet201", growth: 32, blocks: [6, 12, 48, 32], bottleneckWidth: 4, initialFeatures: 64, classes: classes)
     }
 
     public func logits(tape: Tape, input: Variable, policy: GatePolicy) throws -> Variable {

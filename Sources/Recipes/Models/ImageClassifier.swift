@@ -48,7 +48,11 @@ extension ImageClassifier {
 public struct PixelModel<M: ImageClassifier>: Classifier {
     public var backbone: M
     public var input: ModelInput
-    public init(_ backbone: M, input: ModelInput = .imageNet) { self.backbone = backbone; self.input = input }
+    /// The classes' names when the weights came with them (`load_model`'s `classes:` file).
+    public var classNames: [String]?
+    public init(_ backbone: M, input: ModelInput = .imageNet, classNames: [String]? = nil) {
+        self.backbone = backbone; self.input = input; self.classNames = classNames
+    }
 
     public func logits(_ tape: Tape, _ x: Variable, policy: GatePolicy) throws -> Variable {
         guard tape.shape(x).count == 4, tape.shape(x)[1] == input.mean.count else {
@@ -82,10 +86,11 @@ public struct ParameterStore {
 
     public init() {}
 
-    /// Declares a tensor (zeros). Declaration order is the state_dict order.
+    /// Declares a tensor (zeros until set; the zeros are made only when read, so an architecture's
+    /// names and shapes cost no memory). Declaration order is the state_dict order.
     mutating func declare(_ name: String, _ shape: [Int]) {
         precondition(shapes[name] == nil, "ParameterStore: '\(name)' declared twice")
-        names.append(name); shapes[name] = shape; tensors[name] = Tensor(zeros: shape)
+        names.append(name); shapes[name] = shape
     }
 
     /// Declares a BatchNorm's four tensors: weight, bias, running_mean, running_var.
@@ -93,7 +98,8 @@ public struct ParameterStore {
         for s in ["weight", "bias", "running_mean", "running_var"] { declare("\(prefix).\(s)", [channels]) }
     }
 
-    public subscript(_ name: String) -> Tensor? { tensors[name] }
+    /// The tensor `name`: its value once set, zeros of its declared shape before.
+    public subscript(_ name: String) -> Tensor? { tensors[name] ?? shapes[name].map { Tensor(zeros: $0) } }
 
     /// Sets one tensor; its shape must match the declaration.
     public mutating func set(_ name: String, _ t: Tensor, model: String = "model") throws {
@@ -176,10 +182,11 @@ struct Forward {
 
 // MARK: - By name
 
-/// Paper A's three ImageNet architectures by torchvision constructor name.
+/// torchvision's ImageNet architectures by constructor name.
 ///
 /// ```swift
 /// var net = try ImageNetModels.make("densenet121")
+/// let tuned = ImageNetModels.make(.resnet50, classes: 10)
 /// ```
 public enum ImageNetModels {
     public static var names: [String] { ImageNetArchitecture.names }
@@ -193,9 +200,17 @@ public enum ImageNetModels {
 
     public static func make(_ a: ImageNetArchitecture, classes: Int = 1000) -> any ImageClassifier {
         switch a {
+        case .resnet18: return ResNet.resnet18(classes: classes)
+        case .resnet34: return ResNet.resnet34(classes: classes)
         case .resnet50: return ResNet.resnet50(classes: classes)
-        case .vgg11BN: return VGG.vgg11BN(classes: classes)
+        case .resnet101: return ResNet.resnet101(classes: classes)
+        case .resnet152: return ResNet.resnet152(classes: classes)
+        case .vgg11, .vgg13, .vgg16, .vgg19, .vgg11BN, .vgg13BN, .vgg16BN, .vgg19BN:
+            return VGG.vgg(depth: a.vggDepth!, batchNorm: a.rawValue.hasSuffix("_bn"), classes: classes)
         case .densenet121: return DenseNet.densenet121(classes: classes)
+        case .densenet161: return DenseNet.densenet161(classes: classes)
+        case .densenet169: return DenseNet.densenet169(classes: classes)
+        case .densenet201: return DenseNet.densenet201(classes: classes)
         }
     }
 }

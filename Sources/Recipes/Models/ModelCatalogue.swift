@@ -4,19 +4,44 @@
 // offline CNN and paper B's gated architectures; both steps, `runner list models` and the errors
 // for an unknown name read these enums.
 
-/// Paper A's ImageNet classifiers, by torchvision constructor name (`load_model`).
+/// torchvision's ImageNet classifiers, by constructor name (`load_model`). Paper A uses
+/// resnet50, vgg11_bn and densenet121; the other depths load the same way.
 public enum ImageNetArchitecture: String, RecipeName {
-    case resnet50
-    case vgg11BN = "vgg11_bn"
-    case densenet121
+    case resnet18, resnet34, resnet50, resnet101, resnet152
+    case vgg11, vgg13, vgg16, vgg19
+    case vgg11BN = "vgg11_bn", vgg13BN = "vgg13_bn", vgg16BN = "vgg16_bn", vgg19BN = "vgg19_bn"
+    case densenet121, densenet161, densenet169, densenet201
 
     public static let what = "architecture"
 
+    /// The three networks of paper A's figures.
+    public static let paperA: [ImageNetArchitecture] = [.resnet50, .vgg11BN, .densenet121]
+
+    public enum Family: Sendable { case resnet, vgg, densenet }
+
+    public var family: Family {
+        if rawValue.hasPrefix("resnet") { return .resnet }
+        return rawValue.hasPrefix("vgg") ? .vgg : .densenet
+    }
+
+    /// 11, 13, 16 or 19 for the VGGs.
+    var vggDepth: Int? { family == .vgg ? Int(rawValue.dropFirst(3).prefix(2)) : nil }
+
+    /// The state_dict name of the classifier's weight, [classes, features] (torchvision names).
+    public var classifierWeight: String {
+        switch family {
+        case .resnet: return "fc.weight"
+        case .vgg: return "classifier.6.weight"
+        case .densenet: return "classifier.weight"
+        }
+    }
+
     public var summary: String {
-        switch self {
-        case .resnet50: return "load_model: torchvision ResNet50 (IMAGENET1K_V1 weights, or timm resnet50.tv_in1k)"
-        case .vgg11BN: return "load_model: torchvision VGG11 with BatchNorm (IMAGENET1K_V1, or timm vgg11_bn.tv_in1k)"
-        case .densenet121: return "load_model: torchvision DenseNet121 (IMAGENET1K_V1, or timm densenet121.tv_in1k); final functional ReLU hard"
+        let timm = Self.paperA.contains(self) ? ", or timm \(rawValue).tv_in1k" : ""
+        switch family {
+        case .resnet: return "load_model: torchvision \(rawValue) (IMAGENET1K_V1 weights\(timm))"
+        case .vgg: return "load_model: torchvision \(rawValue)\(rawValue.hasSuffix("_bn") ? " (with BatchNorm)" : "") (IMAGENET1K_V1\(timm))"
+        case .densenet: return "load_model: torchvision \(rawValue) (IMAGENET1K_V1\(timm)); final functional ReLU hard"
         }
     }
 }

@@ -29,10 +29,11 @@ public enum SyntheticWeights {
         guard let architecture = ImageNetArchitecture(rawValue: model) else {
             throw ModelError(model: model, "no synthetic weight recipe; known: \(ImageNetArchitecture.names.joined(separator: ", "))")
         }
-        switch architecture {
-        case .resnet50: return Recipe(gamma: (0.5, 1.0), lastLinear: "fc.weight")
-        case .vgg11BN: return Recipe(gamma: (0.8, 1.2), lastLinear: "classifier.6.weight")
-        case .densenet121: return Recipe(gamma: (1.0, 1.25), lastLinear: "classifier.weight")
+        // Per family: the golden script's recipes for resnet50, vgg11_bn and densenet121.
+        switch architecture.family {
+        case .resnet: return Recipe(gamma: (0.5, 1.0), lastLinear: architecture.classifierWeight)
+        case .vgg: return Recipe(gamma: (0.8, 1.2), lastLinear: architecture.classifierWeight)
+        case .densenet: return Recipe(gamma: (1.0, 1.25), lastLinear: architecture.classifierWeight)
         }
     }
 

@@ -129,6 +129,16 @@ public final class RunContext {
         add(.image(path: file, caption: caption))
     }
 
+    /// Writes a float32 array artifact (`.npy`, NumPy format 1.0; docs/recipes.md, "Arrays").
+    public func writeArray(_ t: Tensor, to file: String) throws {
+        try NPY.write(t, to: directory.appendingPathComponent(file))
+    }
+
+    /// Writes an int64 array artifact (`.npy`), one-dimensional unless `shape` says otherwise.
+    public func writeArray(ints: [Int], shape: [Int]? = nil, to file: String) throws {
+        try NPY.write(ints: ints, shape: shape ?? [ints.count], to: directory.appendingPathComponent(file))
+    }
+
     /// Writes a text artifact.
     public func write(_ text: String, to file: String) throws {
         try AtomicFile.write(text, to: directory.appendingPathComponent(file))

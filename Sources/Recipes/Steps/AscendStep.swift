@@ -98,7 +98,9 @@ struct AscendStep: RecipeStep {
         let d = try ctx.dataset(data)
         let ix = try selection.indices(in: d)
         let x = d.modelInput(ix)
-        let classes = d.classNames.count
+        // The model's classes name the targets when it carries names (own weights), else the data set's.
+        let modelNames = net.classNames ?? d.classNames
+        let classes = modelNames.count
         let ts = targets ?? Array(0..<classes)
         for t in ts where t < 0 || (classes > 0 && t >= classes) {
             throw RecipeError("step '\(id)': target class \(t) is out of range (\(classes) classes)")
@@ -136,34 +138,81 @@ struct AscendStep: RecipeStep {
         }
         ctx.record("\(id).target_logit_gain", gain / Double(ix.count * ts.count))
 
-        // Grid: clean image, then one cell per target.
+        // The numbers behind the grids (docs/recipes.md, "Arrays").
+        let clean = d.images(at: ix)
+        let pairShape = [ix.count, ts.count] + Array(x.shape.dropFirst())
+        var perturbed01 = r.perturbed.reshaped(pairShape)
+        for j in 0..<perturbed01.count { perturbed01.scalars[j] = (perturbed01.scalars[j] + 1) / 2 }
+        let differences = r.differences.reshaped(pairShape)
+        try ctx.writeArray(clean, to: "\(id)/images.npy")
+        try ctx.writeArray(ints: ix.map { d.labels[$0] }, to: "\(id)/labels.npy")
+        try ctx.writeArray(ints: ts, to: "\(id)/targets.npy")
+        try ctx.writeArray(perturbed01, to: "\(id)/perturbed.npy")
+        try ctx.writeArray(differences, to: "\(id)/differences.npy")
+        try ctx.writeArray(before, to: "\(id)/logits_before.npy")
+        try ctx.writeArray(after.reshaped([ix.count, ts.count, c]), to: "\(id)/logits_after.npy")
+
         for difference in showBoth ? [true, false] : [showDifference] {
-            let per = x.count / ix.count
-            let cellShape = Array(x.shape.dropFirst())
-            let shown = difference ? r.differences : r.perturbed
             // With `show: both` the perturbed images stay RGB (no colormap): the colours are the image's own.
             let colour = diverging && (difference || !showBoth)
-            var rows: [[Tensor?]] = []
-            for (i, img) in ix.enumerated() {
-                var row: [Tensor?] = [d.images(at: [img]).reshaped(cellShape)]
-                for k in 0..<ts.count {
-                    let o = (i * ts.count + k) * per
-                    var cell = Tensor(shape: cellShape, scalars: Array(shown.scalars[o..<(o + per)]))
-                    if !difference { for j in 0..<cell.count { cell.scalars[j] = (cell.scalars[j] + 1) / 2 } }
-                    if colour && cell.shape[0] > 1 { cell = channelSum(cell) }
-                    row.append(cell)
-                }
-                rows.append(row)
-            }
-            var grid = ImageGrid(cells: rows, rowTitles: ix.map { d.className(d.labels[$0]) },
-                                 columnTitles: ["clean"] + ts.map { d.className($0) })
-            grid.scaling = .perCell   // make_grid(normalize=True, scale_each=True), as paper A
-            if colour { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
-            grid.upscale = upscale
+            let grid = StepGrids.ascend(images: clean, cells: difference ? differences : perturbed01,
+                                 rowTitles: ix.map { d.className(d.labels[$0]) }, columnTitles: ["clean"] + ts.map { $0 < classes ? modelNames[$0] : String($0) },
+                                 diverging: colour, upscale: upscale)
             let name = difference || !showBoth ? file : (file as NSString).deletingPathExtension + "_perturbed.png"
             try ctx.addImage(try grid.render(), file: name, caption: (difference ? caption : nil) ??
                 "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), per-cell min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
         }
-        ctx.markdown("Off-diagonal pairs classified as their target after ascent: **\(hits) of \(pairs)**; mean target-logit gain \(String(format: "%.3f", gain / Double(ix.count * ts.count))).")
+
+        // Top-5 classes before and after, as paper A's app lists them.
+        var table = Table(headers: ["image", "target", "top-5 before", "top-5 after"])
+        for (i, img) in ix.enumerated() {
+            let top = topClasses(Array(before.scalars[(i * c)..<((i + 1) * c)]), k: 5, names: modelNames)
+            for (k, t) in ts.enumerated() {
+                let row = i * ts.count + k
+                table.append([.text("\(i): \(d.className(d.labels[img]))"), .text(t < classes ? modelNames[t] : String(t)), .text(top),
+                              .text(topClasses(Array(after.scalars[(row * c)..<((row + 1) * c)]), k: 5, names: modelNames))])
+            }
+        }
+        ctx.add(.table(table, caption: "Each image's five most probable classes (softmax of the logits) before and after the ascent toward each target.", csvFile: nil))
+        ctx.markdown("Off-diagonal pairs classified as their target after ascent: **\(hits) of \(pairs)**; mean target-logit gain \(String(format: "%.3f", gain / Double(ix.count * ts.count))). Arrays in `\(id)/`: images, labels, targets, perturbed, differences, logits_before, logits_after (.npy).")
     }
+}
+
+extension StepGrids {
+    /// The ascend grid: per image ([N, C, H, W] in [0, 1]) a row of the image, then its `cells`
+    /// ([N, T, C, H, W]: differences, or perturbed images in [0, 1]) one per target, min-max
+    /// scaled per cell as make_grid(scale_each). The step renders exactly this from exactly the
+    /// arrays it writes.
+    public static func ascend(images: Tensor, cells: Tensor, rowTitles: [String], columnTitles: [String],
+                     diverging: Bool, upscale: Int) -> ImageGrid {
+        let n = images.shape[0], t = cells.shape[1]
+        let cellShape = Array(images.shape.dropFirst()), per = cellShape.reduce(1, *)
+        var rows: [[Tensor?]] = []
+        for i in 0..<n {
+            var row: [Tensor?] = [Tensor(shape: cellShape, scalars: Array(images.scalars[(i * per)..<((i + 1) * per)]))]
+            for k in 0..<t {
+                let o = (i * t + k) * per
+                var cell = Tensor(shape: cellShape, scalars: Array(cells.scalars[o..<(o + per)]))
+                if diverging && cell.shape[0] > 1 { cell = channelSum(cell) }
+                row.append(cell)
+            }
+            rows.append(row)
+        }
+        var grid = ImageGrid(cells: rows, rowTitles: rowTitles, columnTitles: columnTitles)
+        grid.scaling = .perCell   // make_grid(normalize=True, scale_each=True), as paper A
+        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
+        grid.upscale = upscale
+        return grid
+    }
+}
+
+/// "tabby 41.2%, tiger cat 20.1%, …": the `k` most probable classes of one row of logits.
+func topClasses(_ logits: [Float], k: Int, names: [String]) -> String {
+    let m = logits.max() ?? 0
+    let e = logits.map { exp(Double($0 - m)) }
+    let z = e.reduce(0, +)
+    let order = logits.indices.sorted { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+    return order.prefix(k).map { c in
+        "\(c < names.count ? names[c] : String(c)) \(String(format: "%.1f", 100 * e[c] / z))%"
+    }.joined(separator: ", ")
 }

@@ -7,6 +7,12 @@
 //     # pad: 2         zero-pads every image by 2 pixels per side (28x28 → 32x32, for VGG's five pools)
 //     # downsample: 2  averages 2x2 pixel blocks (28x28 → 14x14: a quarter of the work, for quick runs)
 //
+//   - step: load_data                 # your own files in the same formats, at any path
+//     id: mine
+//     with:
+//       files: {format: idx, images: data/x-images-idx3-ubyte.gz, labels: data/x-labels-idx1-ubyte.gz, classes: names.txt}
+//       # or {format: cifar10, batches: [a.bin, b.bin]} (cifar100: 2 label bytes, fine label used)
+//
 // Outputs a `Dataset` (images in [0, 1], NCHW). Shipped: mnist5k (offline). By download with a
 // checksum into the data cache: mnist, cifar10, cifar100 (offline: an error saying what to put where).
 import Foundation
@@ -14,12 +20,23 @@ import SIMDCore
 
 struct LoadDataStep: RecipeStep {
     static let kind = "load_data"
-    static let summary = "Load a data set split (mnist5k ships with the project; mnist, cifar10, cifar100 by download with checksum)."
-    static let keys = ["dataset", "split", "per_class", "classes", "limit", "pad", "downsample"]
+    static let summary = "Load a data set split (mnist5k ships with the project; mnist, cifar10, cifar100 by download with checksum), or IDX / CIFAR-format files at given paths."
+    static let keys = ["dataset", "split", "per_class", "classes", "limit", "pad", "downsample", "files"]
+    static let fileKeys = ["format", "images", "labels", "batches", "classes"]
+
+    /// `files:` — IDX or CIFAR binary files the recipe names.
+    enum FileSet: Equatable {
+        case idx(images: String, labels: String)
+        case cifar(CIFAR.Variant, batches: [String])
+    }
 
     let id: String
     let dataset: String
-    let split: DataSplit
+    /// Nil with `files:`.
+    let split: DataSplit?
+    let files: FileSet?
+    /// With `files:`: a text file of class names, one a line.
+    let classNamesFile: String?
     let perClass: Int?
     let classes: [Int]?
     let limit: Int?
@@ -30,17 +47,38 @@ struct LoadDataStep: RecipeStep {
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
-        let d = try config.node(at: "dataset")
-        dataset = try d.string
-        let known = DataSets.names
-        guard known.contains(dataset) else {
-            var msg = "unknown dataset '\(dataset)'"
-            if let n = nearestName(to: dataset, candidates: known) { msg += "; did you mean '\(n)'?" }
-            throw d.error(msg + " (datasets: \(known.joined(separator: ", ")))")
+        if let f = try config.optional("files") {
+            guard try config.optional("dataset") == nil, try config.optional("split") == nil else {
+                throw config.error("give either `dataset:` and `split:`, or `files:`, not both")
+            }
+            try f.checkKeys(allowed: Self.fileKeys)
+            let format = try f.string(at: "format")
+            switch format {
+            case "idx":
+                files = .idx(images: try f.string(at: "images"), labels: try f.string(at: "labels"))
+            case "cifar10", "cifar100":
+                let b = try f.array(at: "batches").map { try $0.string }
+                guard !b.isEmpty else { throw try f.node(at: "batches").error("batches must list at least one file") }
+                files = .cifar(CIFAR.Variant(rawValue: format)!, batches: b)
+            default:
+                throw try f.node(at: "format").error("format must be idx, cifar10 or cifar100, got '\(format)'")
+            }
+            classNamesFile = try f.optional("classes")?.string
+            dataset = "files"; split = nil
+        } else {
+            files = nil; classNamesFile = nil
+            let d = try config.node(at: "dataset")
+            dataset = try d.string
+            let known = DataSets.names
+            guard known.contains(dataset) else {
+                var msg = "unknown dataset '\(dataset)'"
+                if let n = nearestName(to: dataset, candidates: known) { msg += "; did you mean '\(n)'?" }
+                throw d.error(msg + " (datasets: \(known.joined(separator: ", ")))")
+            }
+            let s = try config.node(at: "split")
+            guard let sp = DataSplit(rawValue: try s.string) else { throw s.error("split must be train or test") }
+            split = sp
         }
-        let s = try config.node(at: "split")
-        guard let sp = DataSplit(rawValue: try s.string) else { throw s.error("split must be train or test") }
-        split = sp
         // `per_class: all` (e.g. from a parameter) keeps the whole split.
         if let pc = try config.optional("per_class"), (try? pc.string) != "all" { perClass = try pc.int } else { perClass = nil }
         classes = try config.optional("classes")?.array.map { try $0.int }
@@ -50,11 +88,40 @@ struct LoadDataStep: RecipeStep {
         if let p = perClass, p < 1 { throw config.error("per_class must be at least 1, got \(p)") }
     }
 
+    /// A data set from the files the recipe names (each recorded with its SHA-256).
+    func loadFiles(_ set: FileSet, _ ctx: RunContext) throws -> Dataset {
+        func locate(_ p: String) throws -> URL {
+            let u = try LoadModelStep.locate(p, recipe: ctx.recipe.file)
+            ctx.recordInput(u)
+            return u
+        }
+        switch set {
+        case .idx(let images, let labels):
+            let iu = try locate(images), lu = try locate(labels)
+            let img = try IDX.readImages(iu), lab = try IDX.readLabels(lu)
+            guard img.dims[0] == lab.count else {
+                throw DataError(.format, file: lu.path, "\(lab.count) labels but \(iu.lastPathComponent) has \(img.dims[0]) images")
+            }
+            let count = try classNamesFile.map { try LoadModelStep.classNames(try locate($0), count: nil).count } ?? ((lab.max() ?? 0) + 1)
+            let names = try classNamesFile.map { try LoadModelStep.classNames(try locate($0), count: count) } ?? (0..<count).map(String.init)
+            return try Dataset(name: iu.lastPathComponent, bytes: img.bytes, shape: [img.dims[0], 1, img.dims[1], img.dims[2]],
+                               labels: lab, classNames: names)
+        case .cifar(let variant, let batches):
+            let urls = try batches.map(locate)
+            let names = try classNamesFile.map { try LoadModelStep.classNames(try locate($0), count: variant.classCount) }
+            return try CIFAR.read(urls, variant: variant, classNames: names)
+        }
+    }
+
     func run(_ ctx: RunContext) throws {
-        var d = try DataSets.load(dataset, split: split, fetch: WeightStore.fetchData)
+        var d: Dataset
+        if let set = files { d = try loadFiles(set, ctx) }
+        else { d = try DataSets.load(dataset, split: split!, fetch: WeightStore.fetchData) }
         // The files behind the data set: their SHA-256 goes into the manifest and into the cache
         // key of every step trained or evaluated on it.
-        if dataset == "mnist5k" {
+        if files != nil {
+            // Recorded as they were read.
+        } else if dataset == "mnist5k" {
             if let dir = try? MNIST5k.defaultDirectory() {
                 for f in [MNIST5k.imagesFile, MNIST5k.labelsFile] { ctx.recordInput(dir.appendingPathComponent(f)) }
             }
@@ -76,7 +143,7 @@ struct LoadDataStep: RecipeStep {
         if pad > 0 { d = try d.zeroPadded(pad) }
         ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
-        ctx.markdown("Loaded **\(d.name)** (\(split.rawValue)): \(d.count) images of \(d.channels)×\(d.height)×\(d.width), classes \(d.classCounts.enumerated().filter { $0.element > 0 }.map { "\($0.offset)" }.joined(separator: ", ")).")
+        ctx.markdown("Loaded **\(d.name)** (\(split?.rawValue ?? "files")): \(d.count) images of \(d.channels)×\(d.height)×\(d.width), classes \(d.classCounts.enumerated().filter { $0.element > 0 }.map { "\($0.offset)" }.joined(separator: ", ")).")
     }
 }
 

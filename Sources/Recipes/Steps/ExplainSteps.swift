@@ -43,6 +43,7 @@ struct ExplainStep: RecipeStep {
         selection = try ImageSelection(try config.optional("images"))
         target = try config.optional("target").map(TargetRule.init) ?? .label
         let ms = try config.array(at: "methods")
+        guard !ms.isEmpty else { throw try config.node(at: "methods").error("methods must list at least one method") }
         methods = try ms.map { try ExplanationMethod.parse($0) }
         labels = try ms.map { n in
             if case .scalar = n.kind { return try n.string }
@@ -59,34 +60,90 @@ struct ExplainStep: RecipeStep {
         let d = try ctx.dataset(data)
         let ix = try selection.indices(in: d)
         let x = d.modelInput(ix)
-        let targets = try resolveTargets(target, net: net, x: x, labels: ix.map { d.labels[$0] })
-        var rows: [[Tensor?]] = [ix.map { Optional(d.images(at: [$0]).reshaped(Array(d.images.shape.dropFirst()))) }]
-        var first: Tensor?
+        let imageLabels = ix.map { d.labels[$0] }
+        let targets = try resolveTargets(target, net: net, x: x, labels: imageLabels)
+        var perMethod: [Tensor] = []
         for (m, label) in zip(methods, labels) {
             let maps = try m.attribute(net, x, targets: targets)
-            let per = maps.count / max(ix.count, 1)
-            var row: [Tensor?] = []
-            var cosSum = 0.0
-            for i in 0..<ix.count {
-                var cell = Tensor(shape: Array(maps.shape.dropFirst()), scalars: Array(maps.scalars[(i * per)..<((i + 1) * per)]))
-                if diverging && cell.shape[0] > 1 { cell = channelSum(cell) }
-                row.append(cell)
-                if let f = first {
-                    let a = Tensor(shape: [per], scalars: Array(f.scalars[(i * per)..<((i + 1) * per)]))
-                    cosSum += a.cosineSimilarity(Tensor(shape: [per], scalars: Array(maps.scalars[(i * per)..<((i + 1) * per)])))
+            if let f = perMethod.first {
+                let per = maps.count / max(ix.count, 1)
+                var cosSum = 0.0
+                for i in 0..<ix.count {
+                    let r = (i * per)..<((i + 1) * per)
+                    cosSum += Tensor(shape: [per], scalars: Array(f.scalars[r])).cosineSimilarity(Tensor(shape: [per], scalars: Array(maps.scalars[r])))
                 }
+                ctx.record("\(id).\(label).cosine_to_\(labels[0])", cosSum / Double(ix.count))
             }
-            if first == nil { first = maps } else { ctx.record("\(id).\(label).cosine_to_\(labels[0])", cosSum / Double(ix.count)) }
-            rows.append(row)
+            perMethod.append(maps)
         }
-        var grid = ImageGrid(cells: rows, rowTitles: ["input"] + labels,
-                             columnTitles: zip(ix, targets).map { $0.1 == d.labels[$0.0] ? d.className($0.1) : "\(d.className(d.labels[$0.0]))->\(d.className($0.1))" })
+        let attributions = stackMethods(perMethod)
+        let clean = d.images(at: ix)
+        let tape = Tape(recording: false)
+        let logits = tape.value(try net.logits(tape, tape.input(x), policy: .vanilla))
+
+        // The numbers behind the grid (docs/recipes.md, "Arrays").
+        try ctx.writeArray(attributions, to: "\(id)/attributions.npy")
+        try ctx.writeArray(clean, to: "\(id)/images.npy")
+        try ctx.writeArray(ints: imageLabels, to: "\(id)/labels.npy")
+        try ctx.writeArray(ints: targets, to: "\(id)/targets.npy")
+        try ctx.writeArray(logits, to: "\(id)/logits.npy")
+
+        let grid = StepGrids.explain(images: clean, attributions: attributions, methodLabels: labels,
+                             columnTitles: StepGrids.explainColumnTitles(labels: imageLabels, targets: targets, classNames: d.classNames, targetNames: net.classNames),
+                             diverging: diverging, upscale: upscale)
+        try ctx.addImage(try grid.render(), file: file,
+                         caption: caption ?? "Attributions of the target logit (\(target.text)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+        ctx.markdown("Arrays in `\(id)/`: attributions.npy \(attributions.shape) (images x methods x C x H x W: \(labels.joined(separator: ", "))), images.npy, labels.npy, targets.npy, logits.npy.")
+    }
+}
+
+/// The grids `explain` and `ascend` draw, as functions of the arrays they write: a reader of the
+/// arrays redraws the same picture with these.
+public enum StepGrids {
+    /// Column titles: the class name when the target is the label, else "label->target". Labels
+    /// are named by the data set's `classNames`, targets by the model's `targetNames` when it has them.
+    public static func explainColumnTitles(labels: [Int], targets: [Int], classNames: [String], targetNames: [String]? = nil) -> [String] {
+        func name(_ c: Int, _ names: [String]) -> String { c < names.count ? names[c] : String(c) }
+        let tn = targetNames ?? classNames
+        return zip(labels, targets).map { targetNames == nil && $0 == $1 ? name($1, tn) : "\(name($0, classNames))->\(name($1, tn))" }
+    }
+
+    /// The explain grid: a row of the images ([N, C, H, W] in [0, 1]), then a row per method of
+    /// `attributions` ([N, M, C, H, W]); with `diverging`, each map summed over channels.
+    /// The step renders exactly this from exactly the arrays it writes.
+    public static func explain(images: Tensor, attributions: Tensor, methodLabels: [String], columnTitles: [String],
+                     diverging: Bool, upscale: Int) -> ImageGrid {
+        let n = images.shape[0], m = attributions.shape[1]
+        let cellShape = Array(attributions.shape.dropFirst(2))
+        let per = cellShape.reduce(1, *)
+        let imageShape = Array(images.shape.dropFirst()), imagePer = imageShape.reduce(1, *)
+        var rows: [[Tensor?]] = [(0..<n).map { Tensor(shape: imageShape, scalars: Array(images.scalars[($0 * imagePer)..<(($0 + 1) * imagePer)])) }]
+        for k in 0..<m {
+            rows.append((0..<n).map { i in
+                let o = (i * m + k) * per
+                var cell = Tensor(shape: cellShape, scalars: Array(attributions.scalars[o..<(o + per)]))
+                if diverging && cell.shape[0] > 1 { cell = channelSum(cell) }
+                return cell
+            })
+        }
+        var grid = ImageGrid(cells: rows, rowTitles: ["input"] + methodLabels, columnTitles: columnTitles)
         grid.scaling = .perCell
         if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainRows = [0] }
         grid.upscale = upscale
-        try ctx.addImage(try grid.render(), file: file,
-                         caption: caption ?? "Attributions of the target logit (\(target.text)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+        return grid
     }
+}
+
+/// Per-method maps [N, C, H, W] → one tensor [N, M, C, H, W] (image-major, as the arrays are read).
+func stackMethods(_ maps: [Tensor]) -> Tensor {
+    guard let first = maps.first else { return Tensor(zeros: [0]) }
+    let n = first.shape[0], per = first.count / max(n, 1), m = maps.count
+    var out = [Float](repeating: 0, count: n * m * per)
+    for (k, t) in maps.enumerated() {
+        precondition(t.shape == first.shape, "stackMethods: shapes \(first.shape) and \(t.shape)")
+        for i in 0..<n { for j in 0..<per { out[(i * m + k) * per + j] = t.scalars[i * per + j] } }
+    }
+    return Tensor(shape: [n, m] + Array(first.shape.dropFirst()), scalars: out)
 }
 
 /// How a map's colours are chosen: a signed blue-white-red scale, or the image's own channels.

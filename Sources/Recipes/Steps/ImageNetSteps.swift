@@ -3,6 +3,12 @@
 //   - step: load_model
 //     id: net
 //     with: {architecture: resnet50, weights: torchvision}      # torchvision | timm | synthetic
+//   - step: load_model                                          # your own weights, any number of classes
+//     id: tuned
+//     with:
+//       architecture: resnet50
+//       weights: {file: models/tuned.pth, sha256: <optional>, names: torchvision}   # or .safetensors; names: timm
+//       classes: models/classes.txt                             # optional: one name a line
 //   - step: load_images
 //     id: examples
 //     with:
@@ -37,63 +43,162 @@ public func downloadsDisabled(_ env: [String: String] = ProcessInfo.processInfo.
 
 struct LoadModelStep: RecipeStep {
     static let kind = "load_model"
-    static let summary = "An ImageNet classifier (\(ImageNetArchitecture.names.joined(separator: ", "))) with torchvision / timm weights (downloaded with SHA-256) or synthetic CI weights."
-    static let keys = ["architecture", "weights", "seed"]
+    static let summary = "A torchvision ImageNet architecture (\(ImageNetArchitecture.names.joined(separator: ", "))) with torchvision / timm weights (downloaded with SHA-256), your own .pth / .safetensors file, or synthetic CI weights."
+    static let keys = ["architecture", "weights", "seed", "classes"]
+    static let fileKeys = ["file", "sha256", "names"]
 
+    /// Catalogued weights by name.
     enum Weights: String, RecipeName {
         case torchvision, timm, synthetic
         static let what = "weights"
     }
 
+    /// Whose parameter names a weight file uses.
+    enum NameScheme: String, RecipeName {
+        case torchvision, timm
+        static let what = "names"
+    }
+
+    /// Where the weights come from: the catalogue, or a file the recipe names.
+    enum Source: Equatable {
+        case catalogue(Weights)
+        case file(path: String, sha256: String?, names: NameScheme)
+    }
+
     let id: String
     let architecture: ImageNetArchitecture
-    let weights: Weights
+    let source: Source
     let seed: UInt64?
+    /// A text file of class names, one a line (else ImageNet's names for 1000 classes, indices otherwise).
+    let classesFile: String?
     var inputs: [StepInput] { [] }
     var output: StepValueType? { .classifier }
 
     init(id: String, config: YAMLNode) throws {
         self.id = id
         architecture = try config.name(at: "architecture")
-        weights = try config.name(at: "weights")
+        let w = try config.node(at: "weights")
+        if case .scalar = w.kind {
+            source = .catalogue(try config.name(at: "weights"))
+        } else {
+            try w.checkKeys(allowed: Self.fileKeys)
+            let file = try w.string(at: "file")
+            guard !file.isEmpty else { throw try w.node(at: "file").error("file must name a .pth or .safetensors file") }
+            let sha = try w.optional("sha256")?.string.lowercased()
+            if let s = sha, s.count != 64 || !s.allSatisfy(\.isHexDigit) {
+                throw try w.node(at: "sha256").error("sha256 must be 64 hex digits, got '\(s)'")
+            }
+            source = .file(path: file, sha256: sha, names: try w.name(at: "names", default: NameScheme.torchvision))
+        }
+        if case .catalogue(.timm) = source, WeightCatalogue.timmFiles[architecture] == nil {
+            throw try config.node(at: "weights").error("timm weights are catalogued for \(ImageNetArchitecture.paperA.map(\.rawValue).joined(separator: ", ")); for \(architecture.rawValue) give the file: weights: {file: <path>, names: timm}")
+        }
         if let s = try config.optional("seed") {
-            guard weights == .synthetic else { throw s.error("seed applies to synthetic weights only") }
+            guard source == .catalogue(.synthetic) else { throw s.error("seed applies to synthetic weights only") }
             let v = try s.int
             guard v >= 0 else { throw s.error("seed must be non-negative, got \(v)") }
             seed = UInt64(v)
         } else { seed = nil }
+        classesFile = try config.optional("classes")?.string
     }
 
     /// The catalogue entry of the real weights.
     var weightFile: WeightFile? {
-        switch (weights, architecture) {
-        case (.torchvision, .resnet50): return WeightCatalogue.resnet50
-        case (.torchvision, .vgg11BN): return WeightCatalogue.vgg11BN
-        case (.torchvision, .densenet121): return WeightCatalogue.densenet121
-        case (.timm, .resnet50): return WeightCatalogue.timmResNet50
-        case (.timm, .vgg11BN): return WeightCatalogue.timmVGG11BN
-        case (.timm, .densenet121): return WeightCatalogue.timmDenseNet121
-        case (.synthetic, _): return nil
+        switch source {
+        case .catalogue(.torchvision): return WeightCatalogue.torchvisionFiles[architecture]
+        case .catalogue(.timm): return WeightCatalogue.timmFiles[architecture]
+        case .catalogue(.synthetic), .file: return nil
         }
     }
 
     func run(_ ctx: RunContext) throws {
-        var net = ImageNetModels.make(architecture)
+        var net: any ImageClassifier
         if let file = weightFile {
+            net = ImageNetModels.make(architecture)
             let store = WeightStore(allowDownload: !downloadsDisabled())
             let url = try store.resolve(file)
             ctx.recordInput(url)
             let sd = try StateDict(contentsOf: url).mapped(StateDict.toTorchvisionNames(architecture: architecture.rawValue))
             try net.load(try sd.matching(net.parameterSpecs, model: architecture.rawValue))
-            ctx.markdown("Loaded **\(architecture.rawValue)** with \(weights.rawValue) ImageNet weights `\(file.fileName)` (SHA-256 checked) from \(url.deletingLastPathComponent().path).")
+            ctx.markdown("Loaded **\(architecture.rawValue)** with \(file.format == .safetensors ? "timm" : "torchvision") ImageNet weights `\(file.fileName)` (SHA-256 checked) from \(url.deletingLastPathComponent().path).")
+        } else if case .file(let path, let sha, let names) = source {
+            let url = try Self.locate(path, recipe: ctx.recipe.file)
+            if let want = sha {
+                let got = try SHA256.hexDigest(ofFile: url)
+                guard got == want else { throw WeightsError(file: url.path, "fails its checksum: expected SHA-256 \(want), got \(got)") }
+            }
+            ctx.recordInput(url)
+            net = try Self.load(architecture, from: url, names: names)
+            ctx.markdown("Loaded **\(architecture.rawValue)** (\(classCount(net)) classes) with the weights in `\(url.path)` (\(names.rawValue) parameter names\(sha == nil ? "" : ", SHA-256 checked")).")
         } else {
+            net = ImageNetModels.make(architecture)
             let s = seed ?? SyntheticWeights.goldenSeeds[architecture.rawValue] ?? 0
             try fillSynthetic(&net, seed: s)
             ctx.markdown("**Synthetic weights** (\(architecture.rawValue), seed \(s)): deterministic random weights for CI-scale runs. They make **no meaningful pictures**: this run checks that the pipeline works, not what the paper shows. Run with `--set scale=paper` for the real figure.")
         }
-        ctx.store(.classifier(pixelModel(net)))
+        let classes = classCount(net)
+        var names: [String]?
+        if let f = classesFile {
+            let url = try Self.locate(f, recipe: ctx.recipe.file)
+            ctx.recordInput(url)
+            names = try Self.classNames(url, count: classes)
+        } else if classes != 1000 {
+            names = (0..<classes).map(String.init)
+        }
+        ctx.store(.classifier(pixelModel(net, classNames: names)))
         ctx.record("\(id).parameters", Double(net.parameters.names.reduce(0) { $0 + net.parameters.shapes[$1]!.reduce(1, *) }))
+        ctx.record("\(id).classes", Double(classes))
     }
+
+    /// `architecture` with the weights in `url` (.pth or .safetensors, by content); the number of
+    /// classes is the first dimension of the file's classifier weight.
+    static func load(_ architecture: ImageNetArchitecture, from url: URL, names: NameScheme) throws -> any ImageClassifier {
+        let mappings: [StateDictMapping] = names == .timm || architecture.family == .densenet
+            ? StateDict.toTorchvisionNames(architecture: architecture.rawValue) : [.identity]
+        let sd = try StateDict(contentsOf: url).mapped(mappings)
+        let head = architecture.classifierWeight
+        guard let w = sd.tensors[head] else {
+            throw WeightsError(file: url.path, "has no tensor '\(head)' (the classifier of \(architecture.rawValue)\(names == .timm ? " after mapping timm's names" : "")); its tensors begin \(sd.names.prefix(4).joined(separator: ", ")). Is it a \(architecture.rawValue) state_dict with \(names.rawValue) names?")
+        }
+        guard w.rank == 2, w.shape[0] >= 1 else {
+            throw WeightsError(file: url.path, "tensor '\(head)': expected [classes, features], found \(w.shape)")
+        }
+        var net = ImageNetModels.make(architecture, classes: w.shape[0])
+        try net.load(try sd.matching(net.parameterSpecs, model: architecture.rawValue))
+        return net
+    }
+
+    /// Class names, one a line (blank lines at the end ignored); exactly `count` of them when given.
+    static func classNames(_ url: URL, count: Int?) throws -> [String] {
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw RecipeError("\(url.path): cannot read the class names file") }
+        var lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        while lines.last == "" { lines.removeLast() }
+        guard count == nil || lines.count == count else {
+            throw RecipeError("\(url.path): \(lines.count) class names, but there are \(count ?? 0) classes (one name a line)")
+        }
+        if let blank = lines.firstIndex(of: "") { throw RecipeError("\(url.path):\(blank + 1): empty class name") }
+        guard !lines.isEmpty else { throw RecipeError("\(url.path): no class names (one name a line)") }
+        return lines
+    }
+
+    /// A file a recipe names: absolute, else relative to the working directory, then to the recipe's directory.
+    static func locate(_ path: String, recipe: String) throws -> URL {
+        let expanded = (path as NSString).expandingTildeInPath
+        let candidates = expanded.hasPrefix("/") ? [URL(fileURLWithPath: expanded)]
+            : [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(expanded),
+               URL(fileURLWithPath: recipe).deletingLastPathComponent().appendingPathComponent(expanded)]
+        guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
+            throw RecipeError("\(path) is in none of: \(candidates.map(\.path).joined(separator: ", "))")
+        }
+        return url
+    }
+}
+
+/// The number of logits: the classifier weight's first dimension.
+private func classCount(_ net: any ImageClassifier) -> Int {
+    let head = ImageNetArchitecture(rawValue: net.name)?.classifierWeight
+    return head.flatMap { net.parameters.shapes[$0]?.first } ?? 1000
 }
 
 /// Opens the existential so the generic helpers apply.
@@ -102,8 +207,8 @@ private func fillSynthetic(_ net: inout any ImageClassifier, seed: UInt64) throw
     net = try fill(net)
 }
 
-private func pixelModel(_ net: any ImageClassifier) -> Classifier {
-    func wrap<M: ImageClassifier>(_ m: M) -> Classifier { PixelModel(m) }
+private func pixelModel(_ net: any ImageClassifier, classNames: [String]?) -> Classifier {
+    func wrap<M: ImageClassifier>(_ m: M) -> Classifier { PixelModel(m, classNames: classNames) }
     return wrap(net)
 }
 
@@ -232,14 +337,17 @@ public struct ImageStore {
 
 struct LoadImagesStep: RecipeStep {
     static let kind = "load_images"
-    static let summary = "Image files (local or by URL with SHA-256) pre-processed as paper A's app, as an ImageNet-labelled data set."
-    static let keys = ["files", "sets", "use", "size", "name"]
+    static let summary = "Image files (local, by URL with SHA-256, or a folder in ImageFolder layout or with labels.csv) pre-processed as paper A's app, as a labelled data set."
+    static let keys = ["files", "sets", "use", "size", "name", "dir", "limit"]
     static let fileKeys = ["name", "label", "file", "url", "sha256"]
     /// Largest `size`: one 2048² image is 48 MiB of floats.
     static let maxSize = 2048
 
     let id: String
     let sources: [ImageSource]
+    /// `dir:`: a folder read when the step runs (ImageFolder layout or labels.csv).
+    let directory: String?
+    let limit: Int?
     let size: Int
     let name: String
     var inputs: [StepInput] { [] }
@@ -248,6 +356,21 @@ struct LoadImagesStep: RecipeStep {
     init(id: String, config: YAMLNode) throws {
         self.id = id
         size = try config.int(at: "size", default: 224, in: 8...LoadImagesStep.maxSize)
+        limit = try config.optional("limit").map { n in
+            let v = try n.int
+            guard v >= 1 else { throw n.error("limit must be at least 1, got \(v)") }
+            return v
+        }
+        if let d = try config.optional("dir") {
+            guard try config.optional("files") == nil, try config.optional("sets") == nil else {
+                throw config.error("give one of `dir:`, `files:` or `sets:` + `use:`")
+            }
+            directory = try d.string
+            name = try config.string(at: "name", default: (directory! as NSString).lastPathComponent)
+            sources = []
+            return
+        }
+        directory = nil
         let list: YAMLNode
         if let sets = try config.optional("sets") {
             guard try config.optional("files") == nil else { throw config.error("give either `files:` or `sets:` + `use:`, not both") }
@@ -290,6 +413,20 @@ struct LoadImagesStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
+        if let dir = directory {
+            let folder = try LoadModelStep.locate(dir, recipe: ctx.recipe.file)
+            var (found, classNames, layout) = try ImageFolder.list(folder)
+            if let l = limit { found = Array(found.prefix(l)) }
+            let values = found.count * 3 * size * size
+            guard values <= Limits.maxTensorElements else {
+                throw RecipeError("\(folder.path): \(found.count) images at \(size)x\(size) need \(values) values, more than the limit \(Limits.maxTensorElements); choose fewer with `limit:` or a smaller `size:`")
+            }
+            let d = try ImageStore().dataset(found, size: size, name: name, classNames: classNames) { ctx.recordInput($0) }
+            ctx.store(.dataset(d))
+            ctx.record("\(id).count", Double(d.count))
+            ctx.markdown("Loaded \(d.count) images from \(folder.path) (\(layout)) at \(size)×\(size), \(classNames.count) classes: " + d.classCounts.enumerated().filter { $0.element > 0 }.map { "\(classNames[$0.offset]) \($0.element)" }.joined(separator: ", ") + ".")
+            return
+        }
         let d = try ImageStore().dataset(sources, size: size, name: name) { ctx.recordInput($0) }
         ctx.store(.dataset(d))
         ctx.record("\(id).count", Double(d.count))
@@ -308,8 +445,9 @@ extension ImageStore {
     /// ```swift
     /// let d = try ImageStore().dataset([ImageSource(name: "cat", label: 281, file: "data/images/chelsea.png")], size: 224)
     /// ```
-    public func dataset(_ sources: [ImageSource], size: Int = 224, name: String = "images", read: (URL) -> Void = { _ in }) throws -> Dataset {
-        let classes = try ImageNetClasses.names()
+    public func dataset(_ sources: [ImageSource], size: Int = 224, name: String = "images", classNames: [String]? = nil,
+                        read: (URL) -> Void = { _ in }) throws -> Dataset {
+        let classes = try classNames ?? ImageNetClasses.names()
         var scalars: [Float] = []
         scalars.reserveCapacity(sources.count * 3 * size * size)
         for src in sources {
@@ -321,5 +459,81 @@ extension ImageStore {
         }
         return try Dataset(name: name, images: Tensor(shape: [sources.count, 3, size, size], scalars: scalars),
                            labels: sources.map(\.label), classNames: classes)
+    }
+}
+
+// MARK: - A folder of images
+
+/// The images of a folder, labelled by a `labels.csv` in it or by ImageFolder's layout.
+///
+///   <dir>/labels.csv       file,label — one row per image (paths relative to <dir>); labels are
+///                          class names, or integers (ImageNet class indices, named as ImageNet's)
+///   <dir>/<class>/…        otherwise: torchvision's ImageFolder — one sub-folder per class, classes
+///                          in sorted order, images (.png, .jpg, .jpeg) found recursively
+/// Order is stable: labels.csv's row order, or class by class and sorted paths within each.
+public enum ImageFolder {
+    static let extensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    /// The images, the class names, and which layout was read.
+    public static func list(_ dir: URL) throws -> (images: [ImageSource], classNames: [String], layout: String) {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else {
+            throw RecipeError("\(dir.path) is not a folder")
+        }
+        let csv = dir.appendingPathComponent("labels.csv")
+        if FileManager.default.fileExists(atPath: csv.path) { return try fromCSV(csv, dir: dir) }
+        let classes = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { c in
+            var d: ObjCBool = false
+            return !c.hasPrefix(".") && FileManager.default.fileExists(atPath: dir.appendingPathComponent(c).path, isDirectory: &d) && d.boolValue
+        }.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+        guard !classes.isEmpty else {
+            throw RecipeError("\(dir.path) has neither a labels.csv (file,label) nor class sub-folders (<dir>/<class>/<image>)")
+        }
+        var out: [ImageSource] = []
+        for (label, c) in classes.enumerated() {
+            let base = dir.appendingPathComponent(c)
+            guard let walk = FileManager.default.enumerator(atPath: base.path) else { continue }
+            let files = walk.compactMap { $0 as? String }
+                .filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) && !($0 as NSString).lastPathComponent.hasPrefix(".") }
+                .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            out += files.map { ImageSource(name: "\(c)/\($0)", label: label, file: base.appendingPathComponent($0).path) }
+        }
+        guard !out.isEmpty else { throw RecipeError("\(dir.path): the class folders \(Limits.listed(classes)) hold no .png, .jpg or .jpeg images") }
+        return (out, classes, "ImageFolder layout")
+    }
+
+    /// `file,label` rows; the header row is required.
+    static func fromCSV(_ csv: URL, dir: URL) throws -> (images: [ImageSource], classNames: [String], layout: String) {
+        let text = String(decoding: try Data(contentsOf: csv), as: UTF8.self)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
+        guard let header = lines.first, header.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) == ["file", "label"] else {
+            throw RecipeError("\(csv.path):1: the first row must be the header `file,label`")
+        }
+        var rows: [(file: String, label: String, line: Int)] = []
+        for (i, line) in lines.enumerated().dropFirst() where !line.trimmingCharacters(in: .whitespaces).isEmpty {
+            guard let comma = line.lastIndex(of: ",") else { throw RecipeError("\(csv.path):\(i + 1): expected `file,label`, got '\(line)'") }
+            let file = line[..<comma].trimmingCharacters(in: .whitespaces), label = line[line.index(after: comma)...].trimmingCharacters(in: .whitespaces)
+            guard !file.isEmpty, !label.isEmpty else { throw RecipeError("\(csv.path):\(i + 1): expected `file,label`, got '\(line)'") }
+            rows.append((file, label, i + 1))
+        }
+        guard !rows.isEmpty else { throw RecipeError("\(csv.path): no images listed") }
+        let classNames: [String], labelOf: (String) -> Int?
+        if rows.allSatisfy({ Int($0.label) != nil }) {
+            classNames = try ImageNetClasses.names()
+            labelOf = { Int($0).flatMap { (0..<1000).contains($0) ? $0 : nil } }
+        } else {
+            classNames = Array(Set(rows.map(\.label))).sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            let index = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, $0) })
+            labelOf = { index[$0] }
+        }
+        let images: [ImageSource] = try rows.map { r in
+            guard let l = labelOf(r.label) else {
+                throw RecipeError("\(csv.path):\(r.line): label \(r.label) is not an ImageNet class index 0…999 (integer labels are ImageNet's; use class names otherwise)")
+            }
+            let path = r.file.hasPrefix("/") ? r.file : dir.appendingPathComponent(r.file).path
+            guard FileManager.default.fileExists(atPath: path) else { throw RecipeError("\(csv.path):\(r.line): no such image \(path)") }
+            return ImageSource(name: r.file, label: l, file: path)
+        }
+        return (images, classNames, "labels.csv")
     }
 }

@@ -56,7 +56,28 @@ public enum WeightCatalogue {
     public static let timmVGG11BN = timm("vgg11_bn", "vgg11_bn.tv_in1k")
     public static let timmDenseNet121 = timm("densenet121", "densenet121.tv_in1k")
 
-    public static let all: [WeightFile] = [resnet50, vgg11BN, densenet121, timmResNet50, timmVGG11BN, timmDenseNet121]
+    /// torchvision's IMAGENET1K_V1 file of every architecture `load_model` names (the 8 hex digits in
+    /// each file name are the first 8 of its SHA-256, torchvision's convention).
+    public static let torchvisionFiles: [ImageNetArchitecture: WeightFile] = {
+        let files: [ImageNetArchitecture: String] = [
+            .resnet18: "resnet18-f37072fd.pth", .resnet34: "resnet34-b627a593.pth", .resnet50: "resnet50-0676ba61.pth",
+            .resnet101: "resnet101-63fe2227.pth", .resnet152: "resnet152-394f9c45.pth",
+            .vgg11: "vgg11-8a719046.pth", .vgg13: "vgg13-19584684.pth", .vgg16: "vgg16-397923af.pth", .vgg19: "vgg19-dcbb9e9d.pth",
+            .vgg11BN: "vgg11_bn-6002323d.pth", .vgg13BN: "vgg13_bn-abd245e5.pth", .vgg16BN: "vgg16_bn-6c64b313.pth",
+            .vgg19BN: "vgg19_bn-c79401a0.pth",
+            .densenet121: "densenet121-a639ec97.pth", .densenet161: "densenet161-8d451a50.pth",
+            .densenet169: "densenet169-b2777c0a.pth", .densenet201: "densenet201-c1103571.pth",
+        ]
+        return files.mapValues { torchvision(String($0.prefix { $0 != "-" }), $0) }
+    }()
+
+    /// timm's re-saved torchvision weights, for paper A's three architectures.
+    public static let timmFiles: [ImageNetArchitecture: WeightFile] = [
+        .resnet50: timmResNet50, .vgg11BN: timmVGG11BN, .densenet121: timmDenseNet121,
+    ]
+
+    public static let all: [WeightFile] = ImageNetArchitecture.allCases.map { torchvisionFiles[$0]! }
+        + [timmResNet50, timmVGG11BN, timmDenseNet121]
 
     /// Looks up by file name ("resnet50-0676ba61.pth"), timm id ("timm/resnet50.tv_in1k") or architecture ("resnet50",
     /// which means the torchvision file).
