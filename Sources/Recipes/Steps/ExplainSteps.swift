@@ -48,6 +48,12 @@ struct ExplainStep: RecipeStep {
             if case .scalar = n.kind { return try n.string }
             return try n.string(at: "label", default: try n.string(at: "method"))
         }
+        // Each label names a grid row and the metrics of its method: two alike would overwrite one another.
+        for (i, label) in labels.enumerated() {
+            if let first = labels[..<i].firstIndex(of: label) {
+                throw ms[i].error("two methods are labelled '\(label)' (the first at line \(ms[first].mark.line)); give each a distinct `label:`, e.g. {method: \(label), label: \(label)_2, …}")
+            }
+        }
         diverging = try config.name(at: "colormap", default: Colormap.diverging) == .diverging
         upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         file = try config.string(at: "file", default: "\(id).png")
