@@ -370,4 +370,75 @@ final class RunnerTruthTests: XCTestCase {
         XCTAssertEqual(r.status, 2)
         XCTAssertTrue(r.stderr.lowercased().contains("unknown option '--bogus'"), r.stderr)
     }
+
+    // MARK: 6. Readable figures
+
+    func testLongColumnTitlesWrapInsteadOfBeingCut() throws {
+        XCTAssertEqual(BitmapFont.wrapped("cassette player", maxWidth: 130, scale: 2), ["cassette", "player"])
+        XCTAssertEqual(BitmapFont.wrapped("tench", maxWidth: 130, scale: 2), ["tench"])
+        let cell = Tensor(shape: [1, 8, 8], repeating: 0.5)
+        var grid = ImageGrid(cells: [[cell, cell]], columnTitles: ["tench", "cassette player"])
+        grid.upscale = 16                                  // 128-pixel cells, as fig1-6 at ci scale
+        var short = grid; short.columnTitles = ["tench", "church"]
+        XCTAssertEqual(try short.layout().columnTitleLines, 1)
+        XCTAssertEqual(try grid.layout().columnTitleLines, 2)
+        XCTAssertGreaterThan(try grid.layout().columnTitleBand, try short.layout().columnTitleBand)
+        let drawn = try grid.render()
+        XCTAssertEqual(drawn.height, try grid.layout().height)
+    }
+
+    func testSignedMapsGetAColourBarAndGridsCanShareAScale() throws {
+        let a = Tensor(shape: [1, 4, 4], scalars: (0..<16).map { Float($0) - 8 })
+        let b = Tensor(shape: [1, 4, 4], scalars: (0..<16).map { (Float($0) - 8) / 10 })
+        var grid = ImageGrid(cells: [[a, b]])
+        grid.colormap = .divergingBlueWhiteRed
+        grid.upscale = 8
+        let withBar = try grid.layout()
+        XCTAssertGreaterThan(withBar.colourBarBand, 0)
+        XCTAssertEqual(withBar.height, withBar.gridHeight + withBar.colourBarBand)
+        let img = try grid.render()
+        // The bar runs from blue (left) through white to red (right).
+        let y = withBar.gridHeight + 3 * grid.fontScale + 2
+        let left = img[withBar.rowTitleBand + grid.padding, y], right = img[withBar.rowTitleBand + withBar.gridWidth - grid.padding - 1, y]
+        XCTAssertEqual([left.r, left.g, left.b], [0, 0, 255])
+        XCTAssertEqual([right.r, right.g, right.b], [255, 0, 0])
+        // Per cell, the weak map is as saturated as the strong one; on a shared (row or grid) scale it is paler.
+        let perCell = try grid.normalizedCells()
+        grid.scaling = .perRow
+        let perRow = try grid.normalizedCells()
+        grid.scaling = .grid
+        let whole = try grid.normalizedCells()
+        XCTAssertEqual(perCell[0][1]!.scalars[0], perCell[0][0]!.scalars[0], accuracy: 1e-6)
+        XCTAssertGreaterThan(perRow[0][1]!.scalars[16], 0.85)              // green of a pale blue
+        XCTAssertEqual(perRow[0][1]!.scalars, whole[0][1]!.scalars)
+    }
+
+    func testFigureRecipesUseSharedScalingForSweepsAndProseComesFromTheRun() throws {
+        for fig in ["fig5", "fig6"] {
+            let text = try String(contentsOfFile: recipe(fig), encoding: .utf8)
+            XCTAssertTrue(text.contains("scaling: $scaling"), fig)
+            XCTAssertFalse(text.contains("second grid"), fig)
+        }
+        let r = try RecipeEngine.run(RunSettings(recipePath: recipe("fig3"), outDirectory: tmp.appendingPathComponent("fig3").path),
+                                     verify: false, updateGoldens: false)
+        let md = try String(contentsOf: r.directory.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertFalse(md.contains("five images are pushed") || md.contains("six target classes"), md)
+        XCTAssertTrue(md.contains("toward the target classes 0, 482, 497"), md)
+    }
+
+    func testProseNumbersComeFromTheRunsMetrics() throws {
+        let path = try write(Self.tiny + """
+
+          - markdown: "Loaded ${= test.count | %d} images, ${= test.count / 4 | %.1f} per quarter."
+        """, name: "numbers")
+        let r = try RecipeEngine.run(RunSettings(recipePath: path, outDirectory: tmp.appendingPathComponent("n").path), verify: false, updateGoldens: false)
+        let md = try String(contentsOf: r.directory.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("Loaded 4 images, 1.0 per quarter."), md)
+        let bad = try write(Self.tiny + "\n  - markdown: \"${= test.count | %s}\"\n", name: "badformat")
+        let t = errorText { try RecipeEngine.resolvedDescription(RunSettings(recipePath: bad)) }
+        XCTAssertTrue(t.contains("format '%s' is not one of"), t)
+        let missing = try write(Self.tiny + "\n  - markdown: \"${= nope.metric}\"\n", name: "missing")
+        let m = errorText { try RecipeEngine.run(RunSettings(recipePath: missing, outDirectory: self.tmp.appendingPathComponent("m").path), verify: false, updateGoldens: false) }
+        XCTAssertTrue(m.contains("missing.yaml:9: cell 2 (markdown)") && m.contains("nope.metric"), m)
+    }
 }

@@ -36,7 +36,7 @@ enum Show: String, RecipeName {
 struct AscendStep: RecipeStep {
     static let kind = "ascend"
     static let summary = "Projected gradient ascent on target logits along a method's gradients (counterfactual grid)."
-    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "file", "caption", "batch_size", "judge"]
+    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "scaling", "file", "caption", "batch_size", "judge"]
 
     let id: String
     let model: StepInput
@@ -51,6 +51,7 @@ struct AscendStep: RecipeStep {
     let showBoth: Bool
     let upscale: Int
     let diverging: Bool
+    let scaling: GridScaling
     let file: String
     let caption: String?
     let batchSize: Int
@@ -87,6 +88,7 @@ struct AscendStep: RecipeStep {
         showBoth = show == .both
         upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         diverging = try config.name(at: "colormap", default: Colormap.none) == .diverging
+        scaling = try config.name(at: "scaling", default: GridScaling.cell)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
         batchSize = try config.int(at: "batch_size", default: 8)
@@ -157,12 +159,13 @@ struct AscendStep: RecipeStep {
             }
             var grid = ImageGrid(cells: rows, rowTitles: ix.map { d.className(d.labels[$0]) },
                                  columnTitles: ["clean"] + ts.map { d.className($0) })
-            grid.scaling = .perCell   // make_grid(normalize=True, scale_each=True), as paper A
-            if colour { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
+            grid.scaling = scaling.imageGrid   // cell: make_grid(normalize=True, scale_each=True), as paper A
+            grid.plainColumns = [0]            // the clean image: min-max per cell, never on the perturbations' scale
+            if colour { grid.colormap = .divergingBlueWhiteRed }
             grid.upscale = upscale
             let name = difference || !showBoth ? file : (file as NSString).deletingPathExtension + "_perturbed.png"
             try ctx.addImage(try grid.render(), file: name, caption: (difference ? caption : nil) ??
-                "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), per-cell min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
+                "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), \(scaling.text) min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
         }
         ctx.markdown("Off-diagonal pairs classified as their target after ascent: **\(hits) of \(pairs)**; mean target-logit gain \(String(format: "%.3f", gain / Double(ix.count * ts.count))).")
     }

@@ -19,7 +19,7 @@ import SIMDCore
 struct ExplainStep: RecipeStep {
     static let kind = "explain"
     static let summary = "Attribution maps of several methods for chosen images, as one grid."
-    static let keys = ["model", "data", "images", "target", "methods", "colormap", "upscale", "file", "caption"]
+    static let keys = ["model", "data", "images", "target", "methods", "colormap", "scaling", "upscale", "file", "caption"]
 
     let id: String
     /// A Classifier: the pullback needs logits it can differentiate to the input.
@@ -30,6 +30,7 @@ struct ExplainStep: RecipeStep {
     let methods: [ExplanationMethod]
     let labels: [String]
     let diverging: Bool
+    let scaling: GridScaling
     let upscale: Int
     let file: String
     let caption: String?
@@ -55,6 +56,7 @@ struct ExplainStep: RecipeStep {
             }
         }
         diverging = try config.name(at: "colormap", default: Colormap.diverging) == .diverging
+        scaling = try config.name(at: "scaling", default: GridScaling.cell)
         upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
@@ -87,12 +89,25 @@ struct ExplainStep: RecipeStep {
         }
         var grid = ImageGrid(cells: rows, rowTitles: ["input"] + labels,
                              columnTitles: zip(ix, targets).map { $0.1 == d.labels[$0.0] ? d.className($0.1) : "\(d.className(d.labels[$0.0]))->\(d.className($0.1))" })
-        grid.scaling = .perCell
-        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainRows = [0] }
+        grid.scaling = scaling.imageGrid
+        grid.plainRows = [0]          // the inputs: min-max per cell, never on the maps' scale
+        if diverging { grid.colormap = .divergingBlueWhiteRed }
         grid.upscale = upscale
         try ctx.addImage(try grid.render(), file: file,
-                         caption: caption ?? "Attributions of the target logit (\(target.text)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+                         caption: caption ?? "Attributions of the target logit (\(target.text)); \(scaling.text) scaling\(diverging ? ", blue negative, red positive" : "").")
     }
+}
+
+/// How the cells of a grid share their colour scale (`scaling:` of explain and ascend): each cell
+/// its own (paper A's grids), one scale per row, or one for the whole grid (so a sweep's strengths compare).
+enum GridScaling: String, RecipeName {
+    case cell, row, grid
+    static let what = "scaling"
+    var imageGrid: ImageGrid.Scaling {
+        switch self { case .cell: return .perCell; case .row: return .perRow; case .grid: return .grid }
+    }
+    /// For captions: "per-cell", "per-row", "whole-grid".
+    var text: String { switch self { case .cell: return "per-cell"; case .row: return "per-row"; case .grid: return "whole-grid" } }
 }
 
 /// How a map's colours are chosen: a signed blue-white-red scale, or the image's own channels.
