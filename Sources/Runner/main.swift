@@ -126,11 +126,16 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a recipe (reusing cached steps) and compare its outputs with golden/<recipe>/.")
     @OptionGroup var options: RunOptions
-    @Flag(help: "Deliberately rewrite the golden values from this run (tolerances are kept).")
+    @Flag(help: "Deliberately rewrite the golden values from this run (tolerances are kept); records the overrides and every parameter.")
     var updateGoldens = false
 
+    @Flag(help: "Compare even when --set / --seed make the run's parameters differ from those the goldens were made with.")
+    var allowOverrides = false
+
     func run() throws {
-        let result = try RecipeEngine.run(options.engineOptions, verify: true, updateGoldens: updateGoldens)
+        var settings = options.engineOptions
+        settings.allowOverrides = allowOverrides
+        let result = try RecipeEngine.run(settings, verify: true, updateGoldens: updateGoldens)
         print(result.summary)
         if !result.verificationPassed { throw ExitCode(1) }
     }
@@ -233,6 +238,30 @@ final class ServeFailure: @unchecked Sendable {
 
 MemoryTuning.keepFreedMemory()
 Interruption.installHandlers()
+let arguments = Array(CommandLine.arguments.dropFirst())
+
+/// The error to show for `error`: with no recipe given, ArgumentParser reports the missing recipe
+/// before an unknown option (`runner --bogus`); the unknown option is the user's real mistake.
+func userFacing(_ error: Error) -> Error {
+    guard Runner.fullMessage(for: error).contains("Missing expected argument") else { return error }
+    do { _ = try Runner.parseAsRoot(arguments + ["recipe.yaml"]) } catch let e {
+        if Runner.fullMessage(for: e).contains("Unknown option") { return e }
+    }
+    return error
+}
+
+// `runner <recipe> --help`: the options, then the recipe's own parameters.
+if arguments.contains(where: { $0 == "--help" || $0 == "-h" }),
+   let recipe = arguments.first(where: { ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) && FileManager.default.fileExists(atPath: $0) }) {
+    let subcommand: ParsableCommand.Type = arguments.first == "verify" ? Verify.self : arguments.first == "show-config" ? ShowConfig.self : Run.self
+    print(Runner.helpMessage(for: subcommand))
+    do { print("\n" + (try RecipeEngine.parameterHelp(RunSettings(recipePath: recipe)))) } catch {
+        FileHandle.standardError.write(Data("runner: error: \(error)\n".utf8))
+        Foundation.exit(2)
+    }
+    Foundation.exit(0)
+}
+
 do {
     var command = try Runner.parseAsRoot()
     try command.run()
@@ -242,7 +271,8 @@ do {
     let step = i.step.map { " during step '\($0)'" } ?? ""
     FileHandle.standardError.write(Data("runner: interrupted by \(i.signalName)\(step); finished steps are cached, rerun to continue\n".utf8))
     Foundation.exit(i.exitCode)
-} catch {
+} catch let thrown {
+    let error = userFacing(thrown)
     let code = Runner.exitCode(for: error)
     if code == .success {                       // --help, --version
         print(Runner.fullMessage(for: error))

@@ -107,7 +107,7 @@ final class FigureRecipeTests: XCTestCase {
         let torch = try tempDir(), images = try tempDir(), out = try tempDir()
         try withEnvironment(["EP_OFFLINE": "1", "TORCH_HOME": torch.path, "EP_IMAGE_DIR": images.path]) {
             for (fig, file) in [("fig1", "resnet50-0676ba61.pth"), ("fig2", "vgg11_bn-6002323d.pth"), ("fig3", "densenet121-a639ec97.pth")] {
-                XCTAssertThrowsError(try RecipeEngine.run(RunSettings(recipePath: recipe(fig), outDirectory: out.path), verify: false, updateGoldens: false)) { e in
+                XCTAssertThrowsError(try RecipeEngine.run(RunSettings(recipePath: recipe(fig), overrides: ["scale=paper"], outDirectory: out.path), verify: false, updateGoldens: false)) { e in
                     let msg = "\(e)"
                     XCTAssertTrue(msg.contains("downloads are disabled"), msg)
                     XCTAssertTrue(msg.contains("https://download.pytorch.org/models/\(file)"), msg)
@@ -226,7 +226,8 @@ final class FigureRecipeTests: XCTestCase {
         try withEnvironment(["EP_IMAGE_DIR": cache.path, "EP_OFFLINE": "1"]) {
             XCTAssertThrowsError(try RecipeEngine.run(RunSettings(recipePath: try write(sha), outDirectory: out.path), verify: false, updateGoldens: false)) { e in
                 let msg = "\(e)"
-                XCTAssertTrue(msg.contains("Download \(src.absoluteString) and put it at \(cache.appendingPathComponent("cat.png").path)"), msg)
+                // Checked before any step runs: what to download, and where to put it.
+                XCTAssertTrue(msg.contains("download \(src.absoluteString)\n      to \(cache.appendingPathComponent("cat.png").path)"), msg)
             }
         }
     }

@@ -454,7 +454,7 @@ final class RecipeEngineTests: XCTestCase {
         let bad = try write(Self.tiny.replacingOccurrences(of: "Load a few images of two classes.", with: "Load ${per_clas} images."), name: "bad")
         let out = tmp.appendingPathComponent("bad-run")
         let t = errorText { try RecipeEngine.run(self.settings(bad, out: out.path), verify: false, updateGoldens: false) }
-        XCTAssertEqual(t, "\(bad): cell 1 (markdown): markdown refers to unknown parameter '${per_clas}'; did you mean '${per_class}'?")
+        XCTAssertEqual(t, "\(bad):19: cell 1 (markdown): markdown refers to unknown parameter '${per_clas}'; did you mean '${per_class}'?")
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
     }
 
@@ -856,7 +856,10 @@ final class RecipeEngineTests: XCTestCase {
         let dir = tmp.appendingPathComponent("recipes").path
         let list = try Catalogue.recipes(in: dir)
         print(list)
-        let lines = list.split(separator: "\n").map(String.init)
+        // One line per recipe, then (indented) one per scale: what it needs and how long it takes.
+        let all = list.split(separator: "\n").map(String.init)
+        XCTAssertEqual(all.filter { $0.hasPrefix("    ") }, ["    ci (default): offline; time not stated", "    paper: offline; time not stated"], list)
+        let lines = all.filter { !$0.hasPrefix("    ") }
         XCTAssertEqual(lines.count, 3, list)
         XCTAssertTrue(lines[0].hasPrefix("recipe"), list)
         XCTAssertTrue(lines[1].contains("broken.yaml") && lines[1].contains("(does not load: run it to see the error)"), list)

@@ -109,7 +109,9 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(L.gridWidth, 4 * (56 + 2) + 2)
         XCTAssertEqual(L.gridHeight, 3 * (56 + 2) + 2)
         XCTAssertEqual(L.titleBand, textH + 2 * margin)
-        XCTAssertEqual(L.columnTitleBand, textH + 2 * margin)
+        // "a very long column title" wraps to four lines of at most 58 pixels (cell + padding).
+        XCTAssertEqual(L.columnTitleLines, 4)
+        XCTAssertEqual(L.columnTitleBand, 4 * (textH + 2) - 2 + 2 * margin)
         XCTAssertEqual(L.rowTitleBand, BitmapFont.width(of: "zero") + 2 * margin)
         let c = try grid.render()
         XCTAssertEqual(c.width, L.rowTitleBand + L.gridWidth)

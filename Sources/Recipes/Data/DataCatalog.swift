@@ -142,7 +142,7 @@ public struct DataCache: Sendable {
             } else if let fetch {
                 try download(remote, to: local, fetch: fetch, source: source)
             } else {
-                throw DataError(.missing, file: local.path, offlineInstructions(for: source))
+                throw DataError(.missing, file: local.path, "downloads are disabled (EP_OFFLINE) or unavailable. " + offlineInstructions(for: source))
             }
         }
         if let members = source.unpack, let archive = source.downloads.first {
@@ -158,7 +158,7 @@ public struct DataCache: Sendable {
     /// What to download, from where, and where to put it, for a machine without network access.
     public func offlineInstructions(for source: DataSetSource) -> String {
         let dir = directory(for: source).path
-        var s = "\(source.title) is not in the data cache and no downloader is available (offline).\n"
+        var s = "\(source.title) is not in the data cache.\n"
         s += "Download \(source.downloads.count == 1 ? "this file" : "these files"):\n"
         for r in source.downloads {
             s += "  \(r.urls[0].absoluteString)   (\(r.approximateSize), MD5 \(r.md5))\n"

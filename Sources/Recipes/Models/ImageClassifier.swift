@@ -101,6 +101,17 @@ public struct ParameterStore {
     /// The tensor `name`: its value once set, zeros of its declared shape before.
     public subscript(_ name: String) -> Tensor? { tensors[name] ?? shapes[name].map { Tensor(zeros: $0) } }
 
+    /// Learnable parameters as torchvision counts them (`sum(p.numel() for p in model.parameters())`):
+    /// BatchNorm running statistics are buffers, not parameters, so they are left out.
+    public var learnableCount: Int {
+        names.filter { !Self.isBuffer($0) }.reduce(0) { $0 + shapes[$1]!.reduce(1, *) }
+    }
+
+    /// Whether `name` is a state_dict buffer (BatchNorm statistics) rather than a learnable tensor.
+    static func isBuffer(_ name: String) -> Bool {
+        name.hasSuffix(".running_mean") || name.hasSuffix(".running_var") || name.hasSuffix(".num_batches_tracked")
+    }
+
     /// Sets one tensor; its shape must match the declaration.
     public mutating func set(_ name: String, _ t: Tensor, model: String = "model") throws {
         guard let shape = shapes[name] else { throw ModelError(model: model, "has no parameter '\(name)'") }

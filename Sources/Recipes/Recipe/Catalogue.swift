@@ -9,15 +9,49 @@ public enum Catalogue {
             throw RecipeError("\(dir): no such directory (run from the repository root, or pass --dir)")
         }
         var rows: [[String]] = []
+        var scales: [String: [String]] = [:]
         for f in files.sorted() where f.hasSuffix(".yaml") || f.hasSuffix(".yml") {
             let path = (dir as NSString).appendingPathComponent(f)
             if let r = try? Recipe.load(URL(fileURLWithPath: path)) {
                 rows.append([path, r.paper.isEmpty ? "-" : r.paper, r.figure, r.title])
+                scales[path] = scaleLines(r)
             } else {
                 rows.append([path, "?", "?", "(does not load: run it to see the error)"])
             }
         }
-        return columns(["recipe", "paper", "figure", "title"], rows)
+        let table = columns(["recipe", "paper", "figure", "title"], rows).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // Under each recipe, per scale: what it needs and roughly how long it takes.
+        var out = [table[0]]
+        for (row, line) in zip(rows, table.dropFirst()) { out.append(line); out += scales[row[0]] ?? [] }
+        return out.joined(separator: "\n")
+    }
+
+    /// `    ci (default): offline; ≈ 20 s` for each value of `scale` (or the recipe's only setting).
+    static func scaleLines(_ r: Recipe) -> [String] {
+        let scale = r.parameters.first { $0.name == "scale" }
+        var values: [String] = []
+        if case .choice(let c)? = scale?.type { values = c } else if let d = scale?.defaultValue { values = ["\(d)"] }
+        let times = Dictionary(r.time.map { ($0.scale, $0.text) }, uniquingKeysWith: { a, _ in a })
+        if values.isEmpty {
+            return ["    " + needs(r, overrides: []) + (r.time.first.map { "; \($0.text)" } ?? "")]
+        }
+        return values.map { v in
+            let isDefault = scale.map { "\($0.defaultValue)" == v } ?? false
+            return "    \(v)\(isDefault ? " (default)" : ""): \(needs(r, overrides: ["scale=\(v)"])); \(times[v] ?? "time not stated")"
+        }
+    }
+
+    /// "offline", or what the run downloads: each weight file and data set with its size, and the number of images.
+    static func needs(_ r: Recipe, overrides: [String]) -> String {
+        guard let plan = try? RecipeEngine.plan(RunSettings(recipePath: r.file, overrides: overrides)) else { return "does not plan" }
+        let files = RecipeEngine.neededFiles(plan).filter { $0.url != nil }   // local files ship with the project
+        guard !files.isEmpty else { return "offline" }
+        let images = files.filter { $0.what.hasPrefix("image ") }
+        var parts = files.filter { !$0.what.hasPrefix("image ") }.map { f in
+            f.what + (f.approximateSize.map { " \($0.hasPrefix("about") ? $0 : "about " + $0)" } ?? "")
+        }
+        if !images.isEmpty { parts.append("\(images.count) image\(images.count == 1 ? "" : "s")") }
+        return "downloads " + parts.joined(separator: ", ")
     }
 
     public static func methods() -> String {

@@ -88,6 +88,21 @@ public struct RecipeParameter: Sendable {
         try check(defaultValue, at: node)
     }
 
+    /// Default, choices or bounds, and help, for `show-config` and `runner <recipe> --help`.
+    public var details: String {
+        var parts = ["default \(defaultValue)"]
+        switch type {
+        case .choice(let c): parts.append("one of \(c.joined(separator: ", "))")
+        case .bool: parts.append("true or false")
+        default:
+            if minimum != nil || maximum != nil {
+                func bound(_ v: Double) -> String { type == .int && v == v.rounded() && abs(v) < 1e15 ? String(Int(v)) : "\(ParamValue.float(v))" }
+                parts.append([minimum.map { "min \(bound($0))" }, maximum.map { "max \(bound($0))" }].compactMap { $0 }.joined(separator: ", "))
+            }
+        }
+        return parts.joined(separator: "; ") + (help.isEmpty ? "" : ". \(help)")
+    }
+
     static func inferType(_ n: YAMLNode) -> ParamType {
         if (try? n.int) != nil { return .int }
         if (try? n.double) != nil { return .float }
@@ -190,22 +205,55 @@ public struct ResolvedParameters: Sendable {
         }
     }
 
-    /// `${name}` replaced by the parameter's value in prose (a `$` not followed by `{` is left alone).
-    public func interpolate(_ text: String) throws -> String {
+    /// `${name}` replaced by the parameter's value in prose (a `$` not followed by `{` is left alone),
+    /// and `${= expression | %.1f}` by the value of an expression over the metrics recorded so far
+    /// (the format is optional: `%.Nf`, `%.Ne`, `%.Ng` or `%d`), so numbers in prose are this run's.
+    /// Without `metrics` (planning) an expression is only checked, and left as written.
+    public func interpolate(_ text: String, metrics: ((String) -> Double?)? = nil) throws -> String {
         var out = "", rest = Substring(text)
         while let r = rest.range(of: "${") {
             out += rest[..<r.lowerBound]
             guard let close = rest[r.upperBound...].firstIndex(of: "}") else { out += rest[r.lowerBound...]; return out }
             let name = String(rest[r.upperBound..<close])
+            let lineOffset = text[..<r.lowerBound].reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
+            if name.hasPrefix("=") {
+                let parts = name.dropFirst().split(separator: "|", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                let format = parts.count > 1 ? parts[1] : nil
+                if let f = format, !Self.isNumberFormat(f) {
+                    throw ProseError(lineOffset: lineOffset, message: "'${\(name)}': format '\(f)' is not one of %.Nf, %.Ne, %.Ng (N a digit) or %d")
+                }
+                let claim: Claim
+                do { claim = try Claim("\(parts.first ?? "") == 0") } catch {
+                    throw ProseError(lineOffset: lineOffset, message: "'${\(name)}': not an expression over metrics (\(error))")
+                }
+                if let metrics {
+                    let v: Double
+                    do { v = try claim.evaluate(metrics).lhs } catch {
+                        throw ProseError(lineOffset: lineOffset, message: "'${\(name)}': \(error)")
+                    }
+                    if let f = format { out += f == "%d" ? String(Int(v.rounded())) : String(format: f, v) } else { out += formatMetric(v) }
+                } else {
+                    out += rest[r.lowerBound...close]
+                }
+                rest = rest[rest.index(after: close)...]
+                continue
+            }
             guard let v = values[name] else {
                 var msg = "markdown refers to unknown parameter '${\(name)}'"
                 if let near = nearestName(to: name, candidates: order) { msg += "; did you mean '${\(near)}'?" }
-                throw RecipeError(msg)
+                throw ProseError(lineOffset: lineOffset, message: msg)
             }
             out += v.description
             rest = rest[rest.index(after: close)...]
         }
         return out + rest
+    }
+
+    /// The printf formats prose may use for one number (anything else could read past the argument).
+    static func isNumberFormat(_ f: String) -> Bool {
+        if f == "%d" { return true }
+        let c = Array(f)
+        return c.count == 4 && c[0] == "%" && c[1] == "." && c[2].isNumber && "feg".contains(c[3])
     }
 
     private func lookup(_ name: String, _ node: YAMLNode) throws -> ParamValue {
@@ -215,6 +263,14 @@ public struct ResolvedParameters: Sendable {
         else { msg += " (declared: \(Limits.listed(order)))" }
         throw node.error(msg)
     }
+}
+
+/// A problem in a Markdown cell's text, `lineOffset` lines into the cell (the engine turns it
+/// into file:line:column).
+public struct ProseError: Error, CustomStringConvertible, Equatable {
+    public let lineOffset: Int
+    public let message: String
+    public var description: String { message }
 }
 
 /// An error in a recipe or its options that has no YAML position (e.g. a --set value).

@@ -42,8 +42,12 @@ public struct Recipe: Sendable {
     /// Overrides per value of the `scale` parameter.
     public let variants: [String: [(key: String, value: YAMLNode)]]
     public let cells: [Cell]
+    /// Rough wall time per value of `scale` (`time:`), as the recipe states it, in recipe order.
+    public let time: [(scale: String, text: String)]
+    /// Where each cell starts (same order as `cells`): a prose error names the line it is on.
+    public let cellNodes: [YAMLNode]
 
-    static let topKeys = ["title", "paper", "figure", "summary", "parameters", "variants", "cells"]
+    static let topKeys = ["title", "paper", "figure", "summary", "parameters", "variants", "cells", "time"]
     static let cellKeys = ["markdown", "step", "id", "title", "with"]
 
     /// Parses and validates `url`: unknown keys, wrong types, unknown step kinds and duplicate ids
@@ -95,13 +99,30 @@ public struct Recipe: Sendable {
         }
         variants = vars
 
+        var times: [(scale: String, text: String)] = []
+        if let t = try root.optional("time"), case .scalar = t.kind {
+            times.append(("", try t.string))          // a recipe without scales: one time
+        } else if let t = try root.optional("time") {
+            let scale = specs.first { $0.name == "scale" }
+            for (k, v) in try t.entries {
+                if case .choice(let c)? = scale?.type, !c.contains(k) {
+                    throw v.error("time: '\(Limits.quoted(k))' is not a value of parameter 'scale' (\(Limits.listed(c)))")
+                }
+                if scale == nil { throw v.error("time: is given per value of a parameter named 'scale', which this recipe does not declare") }
+                times.append((k, try v.string))
+            }
+        }
+        time = times
+
         var cells: [Cell] = []
+        var nodes: [YAMLNode] = []
         var ids: [String: YAMLNode] = [:]
         for (i, c) in try root.array(at: "cells").enumerated() {
             try c.checkKeys(allowed: Recipe.cellKeys)
             if let md = try c.optional("markdown") {
                 guard try c.optional("step") == nil else { throw c.error("a cell is either `markdown` or `step`, not both") }
                 cells.append(.markdown(try md.string))
+                nodes.append(md)
                 continue
             }
             guard let kindNode = try c.optional("step") else {
@@ -122,8 +143,20 @@ public struct Recipe: Sendable {
             let config = try c.optional("with") ?? YAMLNode(.mapping([]), mark: c.mark, file: c.file, path: c.path + ".with")
             cells.append(.step(StepCell(kind: kind, id: id, title: try c.optional("title")?.string,
                                         config: config, node: c)))
+            nodes.append(c)
         }
         self.cells = cells
+        self.cellNodes = nodes
+    }
+
+    /// `file:line` of line `lineOffset` (0-based) inside markdown cell `index`: block scalars
+    /// (`|`, `>`) start on the line after their indicator.
+    func proseLocation(cell index: Int, lineOffset: Int) -> String {
+        let n = cellNodes[index]
+        var block = false
+        if case .scalar(_, let style) = n.kind { block = style == .literal || style == .folded }
+        let line = n.mark.line + lineOffset + (block ? 1 : 0)
+        return "\(file):\(line)"
     }
 
     // MARK: Resolution

@@ -86,10 +86,14 @@ public protocol RecipeStep {
     var output: StepValueType? { get }
     /// Does the work: reads earlier outputs from `ctx`, stores its own, adds report blocks.
     func run(_ ctx: RunContext) throws
+    /// Files from outside the repository the step reads (weights, images, data sets), so a dry
+    /// run can list them and an offline run can name every missing one before anything runs.
+    var neededFiles: [NeededFile] { get }
 }
 
 extension RecipeStep {
     public static var cached: Bool { false }
+    public var neededFiles: [NeededFile] { [] }
     /// Ids of the earlier steps this step reads.
     public var dependencies: [String] { inputs.map(\.step) }
 }

@@ -42,6 +42,24 @@ public enum BitmapFont {
         return prefix + String(ellipsis)
     }
 
+    /// `text` broken at spaces into lines of at most `maxWidth` pixels (a word longer than a line
+    /// is broken between characters), so a title is never cut short.
+    public static func wrapped(_ text: String, maxWidth: Int, scale: Int = 1) -> [String] {
+        let perLine = max(1, (maxWidth / max(scale, 1) + (advance - glyphWidth)) / advance)
+        var lines: [String] = []
+        var line = ""
+        for word in text.split(separator: " ").map(String.init) {
+            var w = word
+            while w.count > perLine {                       // a word wider than a line: split it
+                if !line.isEmpty { lines.append(line); line = "" }
+                lines.append(String(w.prefix(perLine))); w = String(w.dropFirst(perLine))
+            }
+            if line.isEmpty { line = w } else if line.count + 1 + w.count <= perLine { line += " " + w } else { lines.append(line); line = w }
+        }
+        if !line.isEmpty || lines.isEmpty { lines.append(line) }
+        return lines
+    }
+
     // MARK: Drawing
 
     /// Draws `text` with its top-left corner at (x, y); pixels outside the canvas are clipped.

@@ -27,6 +27,12 @@ public struct ImageGrid: Sendable {
         case range(Float, Float)
         /// Values are already in [0, 1] (= `normalize=False`); `save_image` clamps when converting.
         case identity
+        /// One min/max per row over its colour-mapped cells (plain rows and columns: per cell), so
+        /// the cells of a row compare in strength.
+        case perRow
+        /// One min/max over every colour-mapped cell (plain rows and columns: per cell), so the
+        /// whole grid compares in strength.
+        case grid
     }
 
     /// Colour mapping for signed one-channel maps (e.g. a pullback or a perturbation summed over channels).
@@ -69,6 +75,9 @@ public struct ImageGrid: Sendable {
     public var maxRowTitleWidth: Int?
     public var background = RGB.white
     public var textColor = RGB(20, 20, 20)
+    /// Draw a colour bar under a diverging grid (blue negative, white 0, red positive). On by
+    /// default: a signed map without its key cannot be read.
+    public var colourBar = true
 
     public init(cells: [[Tensor?]], rowTitles: [String] = [], columnTitles: [String] = [], title: String? = nil) {
         self.cells = cells
@@ -106,6 +115,10 @@ public struct ImageGrid: Sendable {
         public var rowTitleBand: Int                    // width of the row-title band (0 if none)
         public var gridWidth: Int, gridHeight: Int      // the make_grid part
         public var width: Int, height: Int              // whole canvas
+        /// Lines of the tallest column title (titles wrap instead of being cut short).
+        public var columnTitleLines: Int = 1
+        /// Height of the colour-bar band under the grid (0 if none).
+        public var colourBarBand: Int = 0
         /// Top-left corner of cell (row, column) on the canvas.
         public func cellOrigin(row: Int, column: Int, padding: Int) -> (x: Int, y: Int) {
             (rowTitleBand + padding + column * (cellWidth + padding),
@@ -121,7 +134,10 @@ public struct ImageGrid: Sendable {
         let textH = BitmapFont.height(scale: fontScale)
         let margin = 3 * fontScale
         let titleBand = (title?.isEmpty ?? true) ? 0 : textH + 2 * margin
-        let colBand = columnTitles.contains { !$0.isEmpty } ? textH + 2 * margin : 0
+        let titleWidth = cw + padding
+        let lines = columnTitles.map { BitmapFont.wrapped($0, maxWidth: titleWidth, scale: fontScale).count }.max() ?? 1
+        let lineGap = 2 * fontScale
+        let colBand = columnTitles.contains { !$0.isEmpty } ? lines * (textH + lineGap) - lineGap + 2 * margin : 0
         var rowBand = 0
         if rowTitles.contains(where: { !$0.isEmpty }) {
             let cap = maxRowTitleWidth ?? max(2 * cw, BitmapFont.width(of: "xxxxxx", scale: fontScale))
@@ -130,9 +146,13 @@ public struct ImageGrid: Sendable {
         }
         let gw = columnCount * (cw + padding) + padding
         let gh = rowCount * (ch + padding) + padding
-        return Layout(cellWidth: cw, cellHeight: ch, titleBand: titleBand, columnTitleBand: colBand,
-                      rowTitleBand: rowBand, gridWidth: gw, gridHeight: gh,
-                      width: rowBand + gw, height: titleBand + colBand + gh)
+        let barBand = colourBar && colormap == .divergingBlueWhiteRed ? 2 * textH + 4 * margin : 0
+        var L = Layout(cellWidth: cw, cellHeight: ch, titleBand: titleBand, columnTitleBand: colBand,
+                       rowTitleBand: rowBand, gridWidth: gw, gridHeight: gh,
+                       width: rowBand + gw, height: titleBand + colBand + gh + barBand)
+        L.columnTitleLines = lines
+        L.colourBarBand = barBand
+        return L
     }
 
     // MARK: Rendering
@@ -158,14 +178,19 @@ public struct ImageGrid: Sendable {
                                     scale: fontScale, color: textColor)
         }
         if L.columnTitleBand > 0 {
+            let textH = BitmapFont.height(scale: fontScale), lineGap = 2 * fontScale
             for (c, t) in columnTitles.enumerated() where c < columnCount {
                 let o = L.cellOrigin(row: 0, column: c, padding: padding)
-                // A title may use the padding on both sides of its cell.
-                BitmapFont.drawCentered(t, on: &canvas, x: o.x - padding / 2, y: L.titleBand,
-                                        width: L.cellWidth + padding, height: L.columnTitleBand,
-                                        scale: fontScale, color: textColor)
+                // A title may use the padding on both sides of its cell; longer ones wrap, bottom-aligned.
+                let lines = BitmapFont.wrapped(t, maxWidth: L.cellWidth + padding, scale: fontScale)
+                let top = L.titleBand + margin + (L.columnTitleLines - lines.count) * (textH + lineGap)
+                for (k, line) in lines.enumerated() {
+                    BitmapFont.drawCentered(line, on: &canvas, x: o.x - padding / 2, y: top + k * (textH + lineGap),
+                                            width: L.cellWidth + padding, height: textH, scale: fontScale, color: textColor)
+                }
             }
         }
+        if L.colourBarBand > 0 { drawColourBar(on: &canvas, L) }
         if L.rowTitleBand > 0 {
             for (r, t) in rowTitles.enumerated() where r < rowCount {
                 let o = L.cellOrigin(row: r, column: 0, padding: padding)
@@ -174,6 +199,40 @@ public struct ImageGrid: Sendable {
             }
         }
         return canvas
+    }
+
+    /// The key of a diverging grid: a blue-white-red strip under the grid with "-m", "0", "+m"
+    /// and what m is for this grid's scaling.
+    func drawColourBar(on canvas: inout RGBImage, _ L: Layout) {
+        let textH = BitmapFont.height(scale: fontScale), margin = 3 * fontScale
+        let top = L.titleBand + L.columnTitleBand + L.gridHeight + margin
+        let x0 = L.rowTitleBand + padding
+        let w = max(L.gridWidth - 2 * padding, 16)
+        for x in 0..<w {
+            let t = Float(x) / Float(max(w - 1, 1)) * 2 - 1
+            let v = Self.divergingBlueWhiteRed([t], maxAbs: 1)
+            canvas.fillRect(x: x0 + x, y: top, width: 1, height: textH, color: RGB(RGB.byte(v[0]), RGB.byte(v[1]), RGB.byte(v[2])))
+        }
+        let m: String
+        switch scaling {
+        case .perCell: m = "m = max|x| per cell"
+        case .perRow: m = "m = max|x| per row"
+        case .grid, .global: m = "m = max|x| of the grid"
+        case .range(let lo, let hi): m = "m = \(max(abs(lo), abs(hi)))"
+        case .identity: m = "m = 1"
+        }
+        let y = top + textH + margin
+        BitmapFont.draw("-m", on: &canvas, x: x0, y: y, scale: fontScale, color: textColor)
+        let zero = BitmapFont.width(of: "0", scale: fontScale)
+        BitmapFont.draw("0", on: &canvas, x: x0 + (w - zero) / 2, y: y, scale: fontScale, color: textColor)
+        let plus = BitmapFont.width(of: "+m", scale: fontScale)
+        BitmapFont.draw("+m", on: &canvas, x: x0 + w - plus, y: y, scale: fontScale, color: textColor)
+        // What m is, centred between "-m" and "0" (clear of both).
+        let minus = BitmapFont.width(of: "-m", scale: fontScale)
+        let room = (w - zero) / 2 - minus - 4 * margin
+        let label = BitmapFont.fitted(m, maxWidth: max(room, 0), scale: fontScale)
+        BitmapFont.draw(label, on: &canvas, x: x0 + minus + 2 * margin + (room - BitmapFont.width(of: label, scale: fontScale)) / 2,
+                        y: y, scale: fontScale, color: textColor)
     }
 
     /// The cell area as floats [3, gridHeight, gridWidth] in [0, 1] before 8-bit conversion — the
@@ -219,7 +278,7 @@ public struct ImageGrid: Sendable {
     }
 
     /// Every cell as a [3, H, W] tensor of [0, 1] values (scaled, colour-mapped, grey replicated).
-    func normalizedCells() throws -> [[Tensor?]] {
+    public func normalizedCells() throws -> [[Tensor?]] {
         let (h, w) = try cellSize()
         let flat = try cells.enumerated().map { r, row in
             try row.enumerated().map { c, t in try t.map { try Self.channelsFirst($0, row: r, column: c) } }
@@ -235,6 +294,14 @@ public struct ImageGrid: Sendable {
             throw ReportError.invalidInput("ImageGrid: the diverging colormap needs one-channel cells, got shape \(bad.shape); reduce channels first (e.g. sum over C)")
         }
         let globalAbs = max(abs(globalLo), abs(globalHi))
+        // perRow / grid: ranges over the colour-mapped (non-plain) cells only.
+        func isPlain(_ r: Int, _ c: Int) -> Bool { plainRows.contains(r) || plainColumns.contains(c) }
+        let rowRanges: [(Float, Float)] = flat.enumerated().map { r, row in
+            Self.finiteRange(row.enumerated().compactMap { c, t in isPlain(r, c) ? nil : t }.flatMap(\.scalars))
+        }
+        let gridRange = Self.finiteRange(flat.enumerated().flatMap { r, row in
+            row.enumerated().compactMap { c, t in isPlain(r, c) ? nil : t }.flatMap(\.scalars)
+        })
         return flat.enumerated().map { r, row in
             row.enumerated().map { col, cell -> Tensor? in
                 guard let cell else { return nil }
@@ -243,7 +310,9 @@ public struct ImageGrid: Sendable {
                 let plain = plainRows.contains(r) || plainColumns.contains(col)
                 switch plain ? Colormap.none : colormap {
                 case .none:
-                    switch scaling {
+                    switch plain && (scaling == .perRow || scaling == .grid) ? Scaling.perCell : scaling {
+                    case .perRow: let (lo, hi) = rowRanges[r]; v = Self.normalize(cell.scalars, low: lo, high: hi)
+                    case .grid: v = Self.normalize(cell.scalars, low: gridRange.0, high: gridRange.1)
                     case .perCell:
                         let (lo, hi) = Self.finiteRange(cell.scalars)
                         v = Self.normalize(cell.scalars, low: lo, high: hi)
@@ -255,6 +324,8 @@ public struct ImageGrid: Sendable {
                 case .divergingBlueWhiteRed:
                     let m: Float
                     switch scaling {
+                    case .perRow: m = max(abs(rowRanges[r].0), abs(rowRanges[r].1))
+                    case .grid: m = max(abs(gridRange.0), abs(gridRange.1))
                     case .perCell: let (lo, hi) = Self.finiteRange(cell.scalars); m = max(abs(lo), abs(hi))
                     case .global: m = globalAbs
                     case .range(let lo, let hi): m = max(abs(lo), abs(hi))

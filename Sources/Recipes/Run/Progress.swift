@@ -1,7 +1,8 @@
 // MARK: - Progress
 //
-// Progress bars for long steps, on stderr and only when stderr is a terminal (never in logs or
-// pipes, where stdout stays machine-readable).
+// Progress of long steps on stderr (stdout stays machine-readable): a bar redrawn in place when
+// stderr is a terminal; otherwise (a batch job's log) one plain line at a steady interval —
+// every 30 s, or $EP_PROGRESS_INTERVAL seconds — so a long run logged to a file can be followed.
 import Foundation
 
 /// A single-line progress bar redrawn in place.
@@ -15,17 +16,42 @@ public final class ProgressBar {
     public let label: String
     public let total: Int
     let enabled: Bool
+    /// Seconds between plain progress lines when stderr is not a terminal; nil: no lines.
+    let logInterval: TimeInterval?
     private var lastDraw = Date.distantPast
+    private var lastLog: Date
     private let start = Date()
 
-    public init(label: String, total: Int, enabled: Bool) {
+    /// Default seconds between progress lines in a log.
+    public static let defaultLogInterval: TimeInterval = 30
+    /// Overrides `defaultLogInterval` (seconds, e.g. 0.5).
+    public static let intervalVariable = "EP_PROGRESS_INTERVAL"
+
+    public init(label: String, total: Int, enabled: Bool,
+                environment: [String: String] = ProcessInfo.processInfo.environment) {
         self.label = label
         self.total = max(total, 1)
-        self.enabled = enabled && isatty(STDERR_FILENO) == 1
+        let terminal = isatty(STDERR_FILENO) == 1
+        self.enabled = enabled && terminal
+        self.logInterval = enabled && !terminal ? Self.interval(environment) : nil
+        self.lastLog = start
     }
 
-    /// Redraws at most 10 times per second.
+    /// $EP_PROGRESS_INTERVAL when it is a non-negative number, else 30 s.
+    static func interval(_ environment: [String: String]) -> TimeInterval {
+        guard let text = environment[intervalVariable], let v = Double(text), v.isFinite, v >= 0 else { return defaultLogInterval }
+        return v
+    }
+
+    /// Redraws at most 10 times per second (terminal), or writes a line every `logInterval` (log).
     public func update(_ done: Int, note: String = "") {
+        if let interval = logInterval {
+            let now = Date()
+            guard now.timeIntervalSince(lastLog) >= interval else { return }
+            lastLog = now
+            FileHandle.standardError.write(Data((logLine(done, note: note, now: now) + "\n").utf8))
+            return
+        }
         guard enabled else { return }
         let now = Date()
         if done < total && now.timeIntervalSince(lastDraw) < 0.1 { return }
@@ -39,6 +65,16 @@ public final class ProgressBar {
         let line = String(format: "\r%@ %@ %3.0f%% %d/%d %@ [%.0fs, eta %.0fs]\u{1B}[K",
                           label, bar, frac * 100, done, total, note, elapsed, eta)
         FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    /// One line for a log: step, position, the caller's note (epoch, loss), elapsed time and ETA.
+    func logLine(_ done: Int, note: String, now: Date) -> String {
+        let frac = Double(min(done, total)) / Double(total)
+        let elapsed = now.timeIntervalSince(start)
+        let eta = frac > 0 ? String(format: "about %.0f s left", elapsed * (1 - frac) / frac) : "time left unknown"
+        let what = label.trimmingCharacters(in: .whitespaces)
+        return String(format: "progress: %@ %d/%d (%.0f%%)%@; %.0f s elapsed, %@",
+                      what, done, total, frac * 100, note.isEmpty ? "" : " " + note, elapsed, eta)
     }
 
     public func finish() {

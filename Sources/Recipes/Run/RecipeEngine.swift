@@ -49,9 +49,12 @@ public enum RecipeEngine {
         // `${name}` in prose: an unknown name is an error before any step runs, not after the steps before it.
         for (i, cell) in recipe.cells.enumerated() {
             guard case .markdown(let md) = cell else { continue }
-            do { _ = try params.interpolate(md) } catch let e as RecipeError {
-                throw RecipeError("\(recipe.file): cell \(i + 1) (markdown): \(e.message)")
+            do { _ = try params.interpolate(md) } catch let e as ProseError {
+                throw RecipeError("\(recipe.proseLocation(cell: i, lineOffset: e.lineOffset)): cell \(i + 1) (markdown): \(e.message)")
             }
+        }
+        do { _ = try params.interpolate(recipe.summary) } catch let e as ProseError {
+            throw RecipeError("\(recipe.file): summary: \(e.message)")
         }
         // Every input must name an earlier step that produces the type the input needs.
         var steps: [String: RecipeStep] = [:]
@@ -83,13 +86,39 @@ public enum RecipeEngine {
     public static func resolvedDescription(_ settings: RunSettings) throws -> String {
         let p = try plan(settings)
         var lines = ["recipe: \(p.recipe.file)", "title: \(p.recipe.title)", "figure: \(p.recipe.figure)", "parameters:"]
-        lines += p.parameters.lines.map { "  " + $0 }
+        lines += parameterLines(p)
         lines.append("steps:")
         for case .step(let c) in p.recipe.cells {
             let config = (try? p.parameters.substitute(c.config)).map(canonical) ?? "?"
             lines.append("  - \(c.id) (\(c.kind)): \(config)")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// Each parameter as `name = value`, and under it its default, choices or bounds and help.
+    static func parameterLines(_ p: Plan) -> [String] {
+        let specs = Dictionary(uniqueKeysWithValues: p.recipe.parameters.map { ($0.name, $0) })
+        return p.parameters.order.flatMap { name -> [String] in
+            ["  \(name) = \(p.parameters[name]!)"] + (specs[name].map { ["      \($0.details)"] } ?? [])
+        }
+    }
+
+    /// The parameters of a recipe, for `runner <recipe> --help`.
+    public static func parameterHelp(_ settings: RunSettings) throws -> String {
+        let p = try plan(settings)
+        return (["Parameters of \(p.recipe.file) (change with --set name=value; `scale` selects a variant first):"]
+                + parameterLines(p)).joined(separator: "\n")
+    }
+
+    /// The dry run's list of files from outside the repository.
+    static func filesDescription(_ plan: Plan) -> String {
+        let files = neededFiles(plan)
+        guard files.contains(where: { $0.url != nil || !$0.present }) else {
+            return (["files: none to download (everything this run reads ships with the project)"] + files.map { "  " + $0.line }).joined(separator: "\n")
+        }
+        let missing = files.filter { !$0.present }.count
+        return (["files (\(files.count), \(missing) missing\(missing > 0 && downloadsDisabled() ? "; downloads are disabled (EP_OFFLINE), so the run will stop" : missing > 0 ? "; the run downloads them" : "")):"]
+                + files.map { "  " + $0.line }).joined(separator: "\n")
     }
 
     // MARK: Running
@@ -100,9 +129,19 @@ public enum RecipeEngine {
         let dir = URL(fileURLWithPath: settings.outDirectory ?? "runs/\(recipe.name)")
         if settings.dryRun {
             return RunResult(directory: dir, verificationPassed: true,
-                             summary: try resolvedDescription(settings) + "\n(dry run: nothing was executed)")
+                             summary: try resolvedDescription(settings) + "\n" + filesDescription(plan) + "\n(dry run: nothing was executed)")
         }
+        if verify && !updateGoldens && !settings.allowOverrides {
+            try Golden(recipe: recipe).checkParameters(plan.parameters, defaults: try recipe.resolve(overrides: [], seed: nil),
+                                                       overrides: settings.overrides + (settings.seed.map { ["seed=\($0)"] } ?? []))
+        }
+        try checkOffline(plan)
+        let existed = FileManager.default.fileExists(atPath: dir.path)
         try prepareDirectory(dir)
+        var succeeded = false
+        // A run that fails before it has anything to keep leaves no directory behind: the user
+        // should not find an empty runs/<recipe>/ and wonder what it holds.
+        defer { if !succeeded && !existed { removeEmptyDirectories(dir) } }
         Interruption.removeIncompleteEntries(in: dir.appendingPathComponent("cache"))
         let staging = try makeStaging(in: dir)
         defer { try? FileManager.default.removeItem(at: staging) }
@@ -115,7 +154,7 @@ public enum RecipeEngine {
 
         let narrate = ctx.narrator
         narrate.say("▶ \(recipe.title)  [\(recipe.name)]  → \(dir.path)")
-        if !recipe.summary.isEmpty { ctx.markdown(recipe.summary) }
+        if !recipe.summary.isEmpty { ctx.markdown(try plan.parameters.interpolate(recipe.summary)) }
 
         // What each step's outputs depend on: its cache key and the files it read. Downstream
         // keys include these, so a changed data file or image reaches every step that uses it.
@@ -125,7 +164,11 @@ public enum RecipeEngine {
             for cell in recipe.cells {
                 try Interruption.check()
                 switch cell {
-                case .markdown(let md): ctx.markdown(try plan.parameters.interpolate(md))
+                case .markdown(let md):
+                    do { ctx.markdown(try plan.parameters.interpolate(md, metrics: { ctx.metric($0) })) } catch let e as ProseError {
+                        let i = recipe.cells.firstIndex { if case .markdown(let m) = $0 { return m == md } else { return false } } ?? 0
+                        throw RecipeError("\(recipe.proseLocation(cell: i, lineOffset: e.lineOffset)): cell \(i + 1) (markdown): \(e.message)")
+                    }
                 case .step(let c):
                     let step = plan.steps[c.id]!
                     let type = Swift.type(of: step)
@@ -191,12 +234,15 @@ public enum RecipeEngine {
         var verifyLines: [String] = []
         if verify || updateGoldens {
             let golden = Golden(recipe: recipe)
-            let outcome = try golden.verify(ctx, update: updateGoldens)
+            var made = settings.overrides
+            if let seed = settings.seed { made.append("seed=\(seed)") }
+            let outcome = try golden.verify(ctx, update: updateGoldens, overrides: made, published: dir)
             passed = outcome.passed
             verifyLines = outcome.lines
             ctx.add(.heading("Golden verification", level: 2))
             ctx.markdown(golden.provenance)
             ctx.add(.checks(outcome.checks))
+            for block in outcome.comparisons { ctx.add(block) }
         }
         if verify || updateGoldens {
             for claim in ctx.failedRequiredClaims {
@@ -219,7 +265,21 @@ public enum RecipeEngine {
         summary += ctx.checks.map { "claim \($0.passed ? "holds" : "does not hold"): \($0.name) (measured \($0.measured), expected \($0.expected))" }
         summary += verifyLines
         if verify || updateGoldens { summary.append(updateGoldens ? "goldens: updated" : (passed ? "verify: passed" : "verify: FAILED")) }
+        succeeded = true
         return RunResult(directory: dir, verificationPassed: passed, summary: summary.joined(separator: "\n"))
+    }
+
+    /// Removes `dir` and the directories under it when they hold no file (a staging directory
+    /// of a failed run counts as empty: it is being removed).
+    static func removeEmptyDirectories(_ dir: URL) {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        guard fm.fileExists(atPath: dir.path, isDirectory: &isDir), isDir.boolValue else { return }
+        for name in (try? fm.contentsOfDirectory(atPath: dir.path)) ?? [] {
+            let child = dir.appendingPathComponent(name)
+            if name.hasPrefix(stagingPrefix) { try? fm.removeItem(at: child) } else { removeEmptyDirectories(child) }
+        }
+        if ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? ["?"]).isEmpty { try? fm.removeItem(at: dir) }
     }
 
     // MARK: Cache entries

@@ -14,6 +14,8 @@ public struct RunSettings: Sendable {
     public var force: Bool
     public var dryRun: Bool
     public var quiet: Bool
+    /// `verify` compares a run whose parameters differ from the goldens' (otherwise refused).
+    public var allowOverrides: Bool = false
     /// Identifies the code that computes the steps; part of every step's cache key, so a rebuilt
     /// runner never reuses what an older one cached. `nil`: the running executable's SHA-256
     /// (`CodeFingerprint.executable`). Tests set it to show that changed code recomputes.

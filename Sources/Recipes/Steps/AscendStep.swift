@@ -36,7 +36,7 @@ enum Show: String, RecipeName {
 struct AscendStep: RecipeStep {
     static let kind = "ascend"
     static let summary = "Projected gradient ascent on target logits along a method's gradients (counterfactual grid)."
-    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "file", "caption", "batch_size", "judge"]
+    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "scaling", "file", "caption", "batch_size", "judge"]
 
     let id: String
     let model: StepInput
@@ -51,6 +51,7 @@ struct AscendStep: RecipeStep {
     let showBoth: Bool
     let upscale: Int
     let diverging: Bool
+    let scaling: GridScaling
     let file: String
     let caption: String?
     let batchSize: Int
@@ -87,6 +88,7 @@ struct AscendStep: RecipeStep {
         showBoth = show == .both
         upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         diverging = try config.name(at: "colormap", default: Colormap.none) == .diverging
+        scaling = try config.name(at: "scaling", default: GridScaling.cell)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
         batchSize = try config.int(at: "batch_size", default: 8)
@@ -157,10 +159,10 @@ struct AscendStep: RecipeStep {
             let colour = diverging && (difference || !showBoth)
             let grid = StepGrids.ascend(images: clean, cells: difference ? differences : perturbed01,
                                  rowTitles: ix.map { d.className(d.labels[$0]) }, columnTitles: ["clean"] + ts.map { $0 < classes ? modelNames[$0] : String($0) },
-                                 diverging: colour, upscale: upscale)
+                                 diverging: colour, upscale: upscale, scaling: scaling.imageGrid)
             let name = difference || !showBoth ? file : (file as NSString).deletingPathExtension + "_perturbed.png"
             try ctx.addImage(try grid.render(), file: name, caption: (difference ? caption : nil) ??
-                "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), per-cell min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
+                "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), \(scaling.text) min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
         }
 
         // Top-5 classes before and after, as paper A's app lists them.
@@ -181,10 +183,10 @@ struct AscendStep: RecipeStep {
 extension StepGrids {
     /// The ascend grid: per image ([N, C, H, W] in [0, 1]) a row of the image, then its `cells`
     /// ([N, T, C, H, W]: differences, or perturbed images in [0, 1]) one per target, min-max
-    /// scaled per cell as make_grid(scale_each). The step renders exactly this from exactly the
-    /// arrays it writes.
+    /// scaled per cell as make_grid(scale_each) unless `scaling` shares one scale over a row or the
+    /// grid. The step renders exactly this from exactly the arrays it writes.
     public static func ascend(images: Tensor, cells: Tensor, rowTitles: [String], columnTitles: [String],
-                     diverging: Bool, upscale: Int) -> ImageGrid {
+                     diverging: Bool, upscale: Int, scaling: ImageGrid.Scaling = .perCell) -> ImageGrid {
         let n = images.shape[0], t = cells.shape[1]
         let cellShape = Array(images.shape.dropFirst()), per = cellShape.reduce(1, *)
         var rows: [[Tensor?]] = []
@@ -199,8 +201,9 @@ extension StepGrids {
             rows.append(row)
         }
         var grid = ImageGrid(cells: rows, rowTitles: rowTitles, columnTitles: columnTitles)
-        grid.scaling = .perCell   // make_grid(normalize=True, scale_each=True), as paper A
-        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainColumns = [0] }
+        grid.scaling = scaling    // .perCell: make_grid(normalize=True, scale_each=True), as paper A
+        grid.plainColumns = [0]   // the clean image: min-max per cell, never on the perturbations' scale
+        if diverging { grid.colormap = .divergingBlueWhiteRed }
         grid.upscale = upscale
         return grid
     }

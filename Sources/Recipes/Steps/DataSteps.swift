@@ -114,9 +114,11 @@ struct LoadDataStep: RecipeStep {
     }
 
     func run(_ ctx: RunContext) throws {
+        // EP_OFFLINE covers data sets as it covers weights and images: no downloader, so a missing
+        // file is an error saying what to put where.
         var d: Dataset
         if let set = files { d = try loadFiles(set, ctx) }
-        else { d = try DataSets.load(dataset, split: split!, fetch: WeightStore.fetchData) }
+        else { d = try DataSets.load(dataset, split: split!, fetch: downloadsDisabled() ? nil : WeightStore.fetchData) }
         // The files behind the data set: their SHA-256 goes into the manifest and into the cache
         // key of every step trained or evaluated on it.
         if files != nil {

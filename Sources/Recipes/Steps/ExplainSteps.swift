@@ -19,7 +19,7 @@ import SIMDCore
 struct ExplainStep: RecipeStep {
     static let kind = "explain"
     static let summary = "Attribution maps of several methods for chosen images, as one grid."
-    static let keys = ["model", "data", "images", "target", "methods", "colormap", "upscale", "file", "caption"]
+    static let keys = ["model", "data", "images", "target", "methods", "colormap", "scaling", "upscale", "file", "caption"]
 
     let id: String
     /// A Classifier: the pullback needs logits it can differentiate to the input.
@@ -30,6 +30,7 @@ struct ExplainStep: RecipeStep {
     let methods: [ExplanationMethod]
     let labels: [String]
     let diverging: Bool
+    let scaling: GridScaling
     let upscale: Int
     let file: String
     let caption: String?
@@ -49,7 +50,14 @@ struct ExplainStep: RecipeStep {
             if case .scalar = n.kind { return try n.string }
             return try n.string(at: "label", default: try n.string(at: "method"))
         }
+        // Each label names a grid row and the metrics of its method: two alike would overwrite one another.
+        for (i, label) in labels.enumerated() {
+            if let first = labels[..<i].firstIndex(of: label) {
+                throw ms[i].error("two methods are labelled '\(label)' (the first at line \(ms[first].mark.line)); give each a distinct `label:`, e.g. {method: \(label), label: \(label)_2, …}")
+            }
+        }
         diverging = try config.name(at: "colormap", default: Colormap.diverging) == .diverging
+        scaling = try config.name(at: "scaling", default: GridScaling.cell)
         upscale = try config.int(at: "upscale", default: 1, in: 1...ImageGrid.maxUpscale)
         file = try config.string(at: "file", default: "\(id).png")
         caption = try config.optional("caption")?.string
@@ -90,9 +98,9 @@ struct ExplainStep: RecipeStep {
 
         let grid = StepGrids.explain(images: clean, attributions: attributions, methodLabels: labels,
                              columnTitles: StepGrids.explainColumnTitles(labels: imageLabels, targets: targets, classNames: d.classNames, targetNames: net.classNames),
-                             diverging: diverging, upscale: upscale)
+                             diverging: diverging, upscale: upscale, scaling: scaling.imageGrid)
         try ctx.addImage(try grid.render(), file: file,
-                         caption: caption ?? "Attributions of the target logit (\(target.text)); per-cell scaling\(diverging ? ", blue negative, red positive" : "").")
+                         caption: caption ?? "Attributions of the target logit (\(target.text)); \(scaling.text) scaling\(diverging ? ", blue negative, red positive" : "").")
         ctx.markdown("Arrays in `\(id)/`: attributions.npy \(attributions.shape) (images x methods x C x H x W: \(labels.joined(separator: ", "))), images.npy, labels.npy, targets.npy, logits.npy.")
     }
 }
@@ -109,10 +117,11 @@ public enum StepGrids {
     }
 
     /// The explain grid: a row of the images ([N, C, H, W] in [0, 1]), then a row per method of
-    /// `attributions` ([N, M, C, H, W]); with `diverging`, each map summed over channels.
+    /// `attributions` ([N, M, C, H, W]); with `diverging`, each map summed over channels. Cells are
+    /// min-max scaled one by one unless `scaling` shares one scale over a row or the grid.
     /// The step renders exactly this from exactly the arrays it writes.
     public static func explain(images: Tensor, attributions: Tensor, methodLabels: [String], columnTitles: [String],
-                     diverging: Bool, upscale: Int) -> ImageGrid {
+                     diverging: Bool, upscale: Int, scaling: ImageGrid.Scaling = .perCell) -> ImageGrid {
         let n = images.shape[0], m = attributions.shape[1]
         let cellShape = Array(attributions.shape.dropFirst(2))
         let per = cellShape.reduce(1, *)
@@ -127,8 +136,9 @@ public enum StepGrids {
             })
         }
         var grid = ImageGrid(cells: rows, rowTitles: ["input"] + methodLabels, columnTitles: columnTitles)
-        grid.scaling = .perCell
-        if diverging { grid.colormap = .divergingBlueWhiteRed; grid.plainRows = [0] }
+        grid.scaling = scaling
+        grid.plainRows = [0]          // the inputs: min-max per cell, never on the maps' scale
+        if diverging { grid.colormap = .divergingBlueWhiteRed }
         grid.upscale = upscale
         return grid
     }
@@ -144,6 +154,18 @@ func stackMethods(_ maps: [Tensor]) -> Tensor {
         for i in 0..<n { for j in 0..<per { out[(i * m + k) * per + j] = t.scalars[i * per + j] } }
     }
     return Tensor(shape: [n, m] + Array(first.shape.dropFirst()), scalars: out)
+}
+
+/// How the cells of a grid share their colour scale (`scaling:` of explain and ascend): each cell
+/// its own (paper A's grids), one scale per row, or one for the whole grid (so a sweep's strengths compare).
+enum GridScaling: String, RecipeName {
+    case cell, row, grid
+    static let what = "scaling"
+    var imageGrid: ImageGrid.Scaling {
+        switch self { case .cell: return .perCell; case .row: return .perRow; case .grid: return .grid }
+    }
+    /// For captions: "per-cell", "per-row", "whole-grid".
+    var text: String { switch self { case .cell: return "per-cell"; case .row: return "per-row"; case .grid: return "whole-grid" } }
 }
 
 /// How a map's colours are chosen: a signed blue-white-red scale, or the image's own channels.

@@ -146,7 +146,7 @@ struct LoadModelStep: RecipeStep {
             names = (0..<classes).map(String.init)
         }
         ctx.store(.classifier(pixelModel(net, classNames: names)))
-        ctx.record("\(id).parameters", Double(net.parameters.names.reduce(0) { $0 + net.parameters.shapes[$1]!.reduce(1, *) }))
+        ctx.record("\(id).parameters", Double(net.parameters.learnableCount))
         ctx.record("\(id).classes", Double(classes))
     }
 
@@ -290,8 +290,7 @@ public struct ImageStore {
     /// A verified local copy of the image.
     public func resolve(_ src: ImageSource) throws -> URL {
         if let f = src.file {
-            let candidates = f.hasPrefix("/") ? [URL(fileURLWithPath: f)]
-                : [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(f), repositoryRoot.appendingPathComponent(f)]
+            let candidates = Self.candidates(forFile: f)
             guard let url = candidates.first(where: { FileManager.default.fileExists(atPath: $0.path) }) else {
                 throw ImageFetchError("image '\(src.name)': file \(f) is in none of: \(candidates.map(\.path).joined(separator: ", "))")
             }
@@ -316,6 +315,19 @@ public struct ImageStore {
         } catch let e as WeightsError {
             throw ImageFetchError("image '\(src.name)': \(e.message.components(separatedBy: " Download ").first ?? e.message). \(instructions(src, dest))")
         }
+    }
+
+    /// Where a relative `file:` may be: the working directory, then the repository; each path
+    /// once (they coincide when the runner is started in the repository).
+    static func candidates(forFile f: String) -> [URL] {
+        if f.hasPrefix("/") { return [URL(fileURLWithPath: f)] }
+        var out: [URL] = []
+        for u in [URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(f),
+                  repositoryRoot.appendingPathComponent(f)] {
+            let u = u.standardizedFileURL
+            if !out.contains(where: { $0.path == u.path }) { out.append(u) }
+        }
+        return out
     }
 
     func check(_ url: URL, _ src: ImageSource, cached: Bool) throws {

@@ -31,6 +31,17 @@ public struct WeightFile: Sendable, Equatable {
         self.sha256 = sha256?.lowercased(); self.format = format
     }
 
+    /// Download size of the catalogue's ImageNet weights (torchvision's and timm's copies are
+    /// within a few per cent of each other), for messages only; nil for other files.
+    public var approximateSize: String? {
+        switch architecture {
+        case "resnet50": return "about 100 MB"
+        case "vgg11_bn": return "about 510 MB"
+        case "densenet121": return "about 31 MB"
+        default: return nil
+        }
+    }
+
     /// torchvision's convention: `resnet50-0676ba61.pth` → "0676ba61", the first 8 hex digits of the SHA-256.
     public var hashPrefix: String? {
         let stem = (fileName as NSString).deletingPathExtension
