@@ -67,7 +67,9 @@ extension RecipeEngine {
 
 extension LoadModelStep {
     var neededFiles: [NeededFile] {
-        guard let file = weightFile else { return [] }
+        // A file the recipe names is read where it is (load_model says so if it is missing); only
+        // catalogued weights are downloaded.
+        guard let file = weightFile, case .catalogue(let weights) = source else { return [] }
         let store = WeightStore(allowDownload: false)
         let dest = store.localURL(for: file)
         let present = FileManager.default.fileExists(atPath: dest.path) || store.huggingFaceCopy(of: file) != nil
