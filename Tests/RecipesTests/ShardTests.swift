@@ -63,7 +63,8 @@ final class ShardTests: XCTestCase {
     func testPlanListsEveryRunWithAStableKey() throws {
         let path = try recipe()
         let units = try RecipeEngine.workUnits(settings(path, out: "a"))
-        XCTAssertEqual(units.map(\.id), ["dnn/run0", "dnn/run1", "dgn/perm1-run0", "dgn/perm2-run0"])
+        // Permutation units are named by the permutation: 2 of the 23 evenly spread are 0132 and 2013.
+        XCTAssertEqual(units.map(\.id), ["dnn/run0", "dnn/run1", "dgn/perm0132-run0", "dgn/perm2013-run0"])
         XCTAssertEqual(Set(units.map(\.key)).count, 4)
         XCTAssertEqual(try RecipeEngine.workUnits(settings(path, out: "b")).map(\.key), units.map(\.key), "keys do not depend on the run directory")
         // Another seed or code changes every key; another run count adds units, keeping the others.
@@ -72,7 +73,9 @@ final class ShardTests: XCTestCase {
         var recoded = settings(path, out: "a"); recoded.codeFingerprint = "code-2"
         XCTAssertTrue(Set(try RecipeEngine.workUnits(recoded).map(\.key)).isDisjoint(with: units.map(\.key)))
         let three = try RecipeEngine.workUnits(settings(path, out: "a", overrides: ["runs=3"]))
-        XCTAssertEqual(three.map(\.id), ["dnn/run0", "dnn/run1", "dnn/run2", "dgn/perm1-run0", "dgn/perm2-run0"])
+        XCTAssertEqual(three.map(\.id), ["dnn/run0", "dnn/run1", "dnn/run2", "dgn/perm0132-run0", "dgn/perm2013-run0"])
+        // More runs leave the keys of the existing runs as they were: a 3-run sweep reuses a 2-run one.
+        XCTAssertEqual(three.filter { u in units.contains { $0.id == u.id } }.map(\.key), units.map(\.key))
         // The DGN trains two networks: its units cost more than the DNN's.
         XCTAssertGreaterThan(units[2].cost, units[0].cost)
         XCTAssertGreaterThan(units[0].cost, 0)
@@ -83,7 +86,7 @@ final class ShardTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("recipes/dlgn-table1.yaml").path
         let units = try RecipeEngine.workUnits(RunSettings(recipePath: path, overrides: ["scale=paper"], codeFingerprint: "x"))
         XCTAssertEqual(units.count, (5 + 4 * 23) * 5)      // 97 models x 5 runs
-        XCTAssertEqual(units.filter { $0.step == "dlgn_x1_perm" }.last?.stem, "perm23-run4")
+        XCTAssertEqual(units.filter { $0.step == "dlgn_x1_perm" }.last?.stem, "perm3210-run4")
         // 32 epochs of 50,000 CIFAR images (+ the test set at a third): hours per DNN run.
         let dnn = try XCTUnwrap(units.first { $0.id == "dnn/run0" })
         XCTAssertEqual(dnn.cost, 32 * (50_000 + 10_000 / 3.0) * CostModel.dnnSecondsPerImage, accuracy: 1)

@@ -101,25 +101,34 @@ public enum RecipeEngine {
         return 0
     }
 
-    /// Every step's key (from configurations only) and every unit of work, in recipe order.
+    /// Every splittable step's unit key base and every unit of work, in recipe order. Keys come
+    /// from configurations only (see WorkUnits.swift).
     static func units(_ plan: Plan, code: String) throws -> (stepKeys: [String: String], units: [WorkUnit]) {
-        var keys: [String: String] = [:]
+        var keys: [String: String] = [:], unitBases: [String: String] = [:]
         var shapes: [String: DataShape] = [:]
         var out: [WorkUnit] = []
         let seed = seed(of: plan.parameters)
+        func key(_ c: StepCell, _ step: RecipeStep, leaving omitted: [String]) throws -> String {
+            var config = try plan.parameters.substitute(c.config)
+            if case .mapping(let pairs) = config.kind, !omitted.isEmpty {
+                config.kind = .mapping(pairs.filter { p in !omitted.contains { (try? p.key.string) == $0 } })
+            }
+            var h = SHA256()
+            h.update(Data("\(cacheVersion)|code=\(code)|\(c.kind)|\(canonical(config))|seed=\(seed)".utf8))
+            for d in step.dependencies { h.update(Data("|\(d)=\(keys[d] ?? "")".utf8)) }
+            return h.finalizeHex()
+        }
         for case .step(let c) in plan.recipe.cells {
             let step = plan.steps[c.id]!
-            var h = SHA256()
-            h.update(Data("\(cacheVersion)|code=\(code)|\(c.kind)|\(canonical(try plan.parameters.substitute(c.config)))|seed=\(seed)".utf8))
-            for d in step.dependencies { h.update(Data("|\(d)=\(keys[d] ?? "")".utf8)) }
-            let key = h.finalizeHex()
-            keys[c.id] = key
+            keys[c.id] = try key(c, step, leaving: [])
             if let s = step as? ShapeEstimating { shapes[c.id] = s.estimatedShape }
             if let s = step as? UnitSplittable {
-                out += s.unitSpecs(shapes: shapes).map { WorkUnit.make(step: c.id, stem: $0.stem, stepKey: key, cost: $0.cost) }
+                let base = try key(c, step, leaving: type(of: s).unitCountSettings)
+                unitBases[c.id] = base
+                out += s.unitSpecs(shapes: shapes).map { WorkUnit.make(step: c.id, stem: $0.stem, stepKey: base, cost: $0.cost) }
             }
         }
-        return (keys, out)
+        return (unitBases, out)
     }
 
     /// The recipe's units of work (`runner plan`): ids, keys and estimated costs.

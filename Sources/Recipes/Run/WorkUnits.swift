@@ -1,7 +1,8 @@
 // MARK: - Work units and shards
 //
 // A recipe's expensive work splits into independent *units*: one training run of one model
-// (a `train` step with `runs: R` and `permutations: P` has R x P units, e.g. `dgn_x1_perm/perm3-run1`).
+// (a `train` step with `runs: R` and `permutations: P` has R x P units, e.g. `dgn_x1_perm/perm0132-run2`:
+// the layer permutation 0 1 3 2, run 2).
 // Every unit has a stable id, a cache key and an estimated cost. `runner plan` lists them;
 // `runner <recipe> --shard i/n` computes only the units assigned to shard i of n; a plain run
 // afterwards finds every unit in the cache and writes the report.
@@ -13,17 +14,19 @@
 // every data file the unit was computed from: a changed file makes the unit stale.
 //
 // The unit key: SHA-256 of the key layout version, the code fingerprint, the step's kind and
-// resolved config, the seed, the keys of the steps it depends on (the same chain for each) and
-// the unit's stem. It depends on configurations, not on data contents, so `runner plan` can
-// name it without loading data (a data set that is not downloaded yet).
+// resolved config without the settings that only say how many units there are (`runs`,
+// `permutations`), the seed, the keys of the steps it depends on (the same chain for each) and
+// the unit's stem. So `--set runs=5` after a 3-run sweep reuses runs 0-2. It depends on
+// configurations, not on data contents, so `runner plan` can name it without loading data (a
+// data set that is not downloaded yet).
 import Foundation
 
 /// One independent piece of a recipe's work.
 public struct WorkUnit: Sendable, Equatable {
-    /// `<step>/<stem>`, e.g. `dnn/run0` or `dgn_x1_perm/perm3-run2`.
+    /// `<step>/<stem>`, e.g. `dnn/run0` or `dgn_x1_perm/perm0132-run2`.
     public var id: String { "\(step)/\(stem)" }
     public let step: String
-    /// The unit within its step, e.g. `run0` or `perm3-run2`.
+    /// The unit within its step, e.g. `run0` or `perm0132-run2`.
     public let stem: String
     /// Hex SHA-256 (see the file header).
     public let key: String
@@ -46,6 +49,9 @@ struct UnitSpec: Equatable {
 
 /// A step kind whose work splits into independent units.
 protocol UnitSplittable {
+    /// Settings (keys under `with:`) that only say how many units there are: left out of the
+    /// unit keys, so that more units leave the existing ones valid.
+    static var unitCountSettings: [String] { get }
     /// The units, in the order the step runs them. `shapes`: the estimated shape of every
     /// earlier step's data set, by step id.
     func unitSpecs(shapes: [String: DataShape]) -> [UnitSpec]
@@ -186,7 +192,7 @@ struct UnitStore {
 /// The units of the current step and what this run does with them (RunContext.units).
 struct UnitContext {
     let store: UnitStore
-    /// The step's key (see the file header); a unit's key is derived from it and the stem.
+    /// The step's unit key base (see the file header); a unit's key is derived from it and the stem.
     let stepKey: String
     let step: String
     /// In a shard: the stems this shard computes. nil: a whole run (every unit).

@@ -290,7 +290,7 @@ struct TrainStep: RecipeStep {
             var permFinals: [Double] = []
             for r in 0..<runs {
                 let seed = ctx.seed &+ seedOffset &+ UInt64(r)
-                let unit = units.unit(TrainStep.stem(permutation: perm == nil ? nil : k, run: r))
+                let unit = units.unit(TrainStep.stem(permutation: perm, run: r))
                 let assigned = units.assigned?.contains(unit.stem) ?? true
                 // A shard skips the units of other shards; it still needs the first model when a
                 // later step of its own reads this step's output.
@@ -368,9 +368,10 @@ struct TrainStep: RecipeStep {
 
     // MARK: Units of work
 
-    /// A unit's stem: `run<r>`, or `perm<k+1>-run<r>` for the k-th permutation (0-based k).
-    static func stem(permutation k: Int?, run r: Int) -> String {
-        k.map { "perm\($0 + 1)-run\(r)" } ?? "run\(r)"
+    /// A unit's stem: `run<r>`, or `perm<π>-run<r>` for a layer permutation π, e.g. `perm0132-run2`
+    /// (named by the permutation, not its index, so that another `permutations` count keeps it).
+    static func stem(permutation: [Int]?, run r: Int) -> String {
+        permutation.map { "perm\($0.map(String.init).joined(separator: $0.count > 10 ? "." : ""))-run\(r)" } ?? "run\(r)"
     }
 
     /// How many networks one training step updates and how wide they are, for the cost estimate.
@@ -488,17 +489,18 @@ struct TrainStep: RecipeStep {
 // MARK: - Units: one per run and permutation
 
 extension TrainStep: UnitSplittable {
+    static let unitCountSettings = ["runs", "permutations"]
+
     func unitSpecs(shapes: [String: DataShape]) -> [UnitSpec] {
         let tr = shapes[train.step], te = shapes[test.step]
         let shape = tr ?? DataShape(count: 1, channels: 1, height: 28, width: 28, classes: 10)
-        var permCount: Int? = nil
+        var perms: [[Int]?] = [nil]
         if let n = permutations {
             let layers = (try? spec.architecture(channels: shape.channels, height: shape.height, width: shape.width, classes: shape.classes))?.gatedLayerCount ?? 4
-            permCount = ModelSpec.spreadPermutations(layers, count: n).count
+            perms = ModelSpec.spreadPermutations(layers, count: n).map { Optional($0) }
         }
         let (networks, width) = costShape
         let cost = CostModel.seconds(epochs: epochs, train: tr, test: te, width: width, networks: networks)
-        let ks: [Int?] = permCount.map { Array(0..<$0) } ?? [nil]
-        return ks.flatMap { k in (0..<runs).map { UnitSpec(stem: TrainStep.stem(permutation: k, run: $0), cost: cost) } }
+        return perms.flatMap { p in (0..<runs).map { UnitSpec(stem: TrainStep.stem(permutation: p, run: $0), cost: cost) } }
     }
 }
