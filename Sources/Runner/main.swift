@@ -88,6 +88,8 @@ struct Runner: ParsableCommand {
           runner list steps | methods | models       what a recipe can use
           runner show-config <recipe> --set k=v      a run's parameters; runs nothing
           runner verify recipes/mnist-pullbacks.yaml run and compare with golden/
+          runner plan <recipe> --set scale=paper     the recipe's units of work and their cost
+          runner slurm <recipe> --shards 100         job scripts that run it on a Slurm cluster
 
         The recipe format (every key, claims, goldens, the run directory): docs/recipes.md.
 
@@ -105,9 +107,9 @@ struct Runner: ParsableCommand {
 
 extension Runner {
     #if EP_SERVE
-    static let commands: [ParsableCommand.Type] = [Run.self, Verify.self, ShowConfig.self, List.self, ServeCommand.self]
+    static let commands: [ParsableCommand.Type] = [Run.self, Verify.self, ShowConfig.self, List.self, Plan.self, Slurm.self, ServeCommand.self]
     #else
-    static let commands: [ParsableCommand.Type] = [Run.self, Verify.self, ShowConfig.self, List.self]
+    static let commands: [ParsableCommand.Type] = [Run.self, Verify.self, ShowConfig.self, List.self, Plan.self, Slurm.self]
     #endif
 }
 
@@ -116,9 +118,171 @@ struct Run: ParsableCommand {
         abstract: "Run a recipe and write its report (the default command).")
     @OptionGroup var options: RunOptions
 
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Compute only shard i of n of the recipe's units of work (see `runner plan`) into the run directory, and write no report; a run without --shard afterwards writes it.",
+                               valueName: "i/n"))
+    var shard: String?
+
+    func validate() throws {
+        if let s = shard {
+            do { _ = try ShardSpec(parsing: s) } catch let e as RecipeError { throw ValidationError(e.message) }
+        }
+    }
+
     func run() throws {
-        let result = try RecipeEngine.run(options.engineOptions, verify: false, updateGoldens: false)
+        var settings = options.engineOptions
+        settings.shard = try shard.map { try ShardSpec(parsing: $0) }
+        let result = try RecipeEngine.run(settings, verify: false, updateGoldens: false)
         print(result.summary)
+    }
+}
+
+// MARK: - plan: the units of work
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List a recipe's independent units of work (one per training run), with id, cache key and estimated cost.",
+        discussion: """
+        Costs are estimates in seconds on one 2-core machine, scaled from a measured C4GAP epoch; \
+        they balance shards (`runner <recipe> --shard i/n`). With --shards N each unit shows the \
+        shard it belongs to. With --check-complete each unit shows whether the run directory \
+        (--out) holds it; the exit status is 1 when any is missing, and the missing ones are named \
+        on stderr.
+        """)
+    @OptionGroup var options: RunOptions
+
+    @Flag(help: "Print JSON instead of a table.")
+    var json = false
+
+    @Option(help: "Show the shard (1…N) of each unit and the estimated work per shard.")
+    var shards: Int?
+
+    @Flag(help: "Show which units the run directory holds; exit 1 naming the missing ones.")
+    var checkComplete = false
+
+    func validate() throws {
+        if let n = shards, n < 1 { throw ValidationError("--shards must be at least 1, got \(n)") }
+    }
+
+    func run() throws {
+        let settings = options.engineOptions
+        let units = try RecipeEngine.workUnits(settings)
+        let assignment = shards.map { ShardSpec.assign(units, shards: $0) }
+        let dir = try RecipeEngine.runDirectory(settings)
+        let complete = checkComplete ? RecipeEngine.completion(of: units, runDirectory: dir) : nil
+        let total = units.reduce(0) { $0 + $1.cost }
+        if json {
+            var rows: [[String: Any]] = []
+            for (i, u) in units.enumerated() {
+                var row: [String: Any] = ["id": u.id, "step": u.step, "unit": u.stem, "key": u.key,
+                                          "cache": "cache/units/\(u.directoryName)", "estimated_seconds": (u.cost * 10).rounded() / 10]
+                if let a = assignment { row["shard"] = a[u.id] }
+                if let c = complete { row["complete"] = c[i] }
+                rows.append(row)
+            }
+            let obj: [String: Any] = ["recipe": settings.recipePath, "run_directory": dir.path, "units": rows,
+                                      "estimated_seconds": (total * 10).rounded() / 10]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
+        } else {
+            print("\(units.count) unit(s) of work in \(settings.recipePath), estimated \(formatDuration(total)) on one 2-core machine")
+            let idWidth = max(4, units.map(\.id.count).max() ?? 0)
+            var header = "unit".padding(toLength: idWidth, withPad: " ", startingAt: 0) + "  est. cost   key              "
+            if assignment != nil { header += "  shard" }
+            if complete != nil { header += "  status" }
+            print(header)
+            for (i, u) in units.enumerated() {
+                var line = u.id.padding(toLength: idWidth, withPad: " ", startingAt: 0) + "  "
+                    + formatDuration(u.cost).padding(toLength: 10, withPad: " ", startingAt: 0) + "  " + u.key.prefix(16)
+                if let a = assignment { line += "  " + String(a[u.id] ?? 0).padding(toLength: 5, withPad: " ", startingAt: 0) }
+                if let c = complete { line += "  " + (c[i] ? "complete" : "missing") }
+                print(line)
+            }
+            if let a = assignment, let n = shards {
+                var load = [Double](repeating: 0, count: n)
+                for u in units { load[(a[u.id] ?? 1) - 1] += u.cost }
+                print("estimated work per shard: largest \(formatDuration(load.max() ?? 0)), smallest \(formatDuration(load.min() ?? 0))")
+            }
+        }
+        if let c = complete {
+            let missing = zip(units, c).filter { !$0.1 }.map(\.0.id)
+            if !missing.isEmpty {
+                FileHandle.standardError.write(Data("runner: \(missing.count) of \(units.count) unit(s) missing in \(dir.path): \(missing.joined(separator: ", "))\n".utf8))
+                throw ExitCode(1)
+            }
+        }
+    }
+}
+
+// MARK: - slurm: job scripts for a cluster
+
+struct Slurm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write sbatch scripts that run a recipe's units as a Slurm job array, then merge them into the report.",
+        discussion: """
+        Writes <run dir>/slurm/shards.sbatch (a job array, one task per shard: `runner <recipe> \
+        --shard i/N`, threads from SLURM_CPUS_PER_TASK) and merge.sbatch (names the units still \
+        missing, else writes the report). The run directory (--out) must be on a file system \
+        every node shares. With --submit, submits both (the merge with --dependency=afterok on \
+        the array) and prints the job ids. A failed shard can be resubmitted alone: \
+        `sbatch --array=<i> shards.sbatch`, then the merge again with \
+        `sbatch --dependency=afterok:<new job id> merge.sbatch`.
+        """)
+    @OptionGroup var options: RunOptions
+
+    @Option(help: "Array tasks (shards).")
+    var shards: Int = 8
+
+    @Option(help: "CPUs per array task (the runner's --threads).")
+    var cpusPerTask: Int = 2
+
+    @Option(help: ArgumentHelp("Time limit per task, in Slurm's format (e.g. 2-00:00:00).", valueName: "time"))
+    var time: String?
+
+    @Option(help: "Slurm partition.")
+    var partition: String?
+
+    @Flag(help: "Submit both scripts with sbatch and print the job ids.")
+    var submit = false
+
+    func validate() throws {
+        if shards < 1 { throw ValidationError("--shards must be at least 1, got \(shards)") }
+        if cpusPerTask < 1 || cpusPerTask > RunOptions.maxThreads {
+            throw ValidationError("--cpus-per-task must be 1 to \(RunOptions.maxThreads), got \(cpusPerTask)")
+        }
+        for (name, v) in [("--time", time), ("--partition", partition)] {
+            if let v, v.isEmpty || v.contains(where: { $0.isWhitespace || $0 == "'" || $0 == "\"" }) {
+                throw ValidationError("\(name) needs a value without spaces or quotes, got '\(v)'")
+            }
+        }
+    }
+
+    func run() throws {
+        let settings = options.engineOptions
+        let units = try RecipeEngine.workUnits(settings)      // validates the recipe and overrides
+        let fm = FileManager.default
+        let cwd = fm.currentDirectoryPath
+        func absolute(_ p: String) -> String { ((p.hasPrefix("/") ? p : cwd + "/" + p) as NSString).standardizingPath }
+        let dir = absolute(try RecipeEngine.runDirectory(settings).path)
+        let runner = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        let name = URL(fileURLWithPath: settings.recipePath).deletingPathExtension().lastPathComponent
+        let job = SlurmJob(runner: runner, recipe: absolute(settings.recipePath), overrides: settings.overrides, seed: settings.seed,
+                           runDirectory: dir, workingDirectory: cwd, shards: shards, cpusPerTask: cpusPerTask,
+                           time: time, partition: partition, jobName: name)
+        let (shardsURL, mergeURL) = try job.write()
+        let assignment = ShardSpec.assign(units, shards: shards)
+        var load = [Double](repeating: 0, count: shards)
+        for u in units { load[(assignment[u.id] ?? 1) - 1] += u.cost }
+        print("\(units.count) unit(s) over \(shards) shard(s); estimated work per shard at most \(formatDuration(load.max() ?? 0)) on 2 cores")
+        print("wrote \(shardsURL.path)")
+        print("wrote \(mergeURL.path)")
+        guard submit else {
+            print("submit: sbatch \(shardsURL.path)   then   sbatch --dependency=afterok:<its job id> \(mergeURL.path)")
+            return
+        }
+        let array = try SlurmJob.sbatch([shardsURL.path])
+        let merge = try SlurmJob.sbatch(["--dependency=afterok:\(array)", mergeURL.path])
+        print("shards job: \(array) (array 1-\(shards))")
+        print("merge job: \(merge)")
     }
 }
 

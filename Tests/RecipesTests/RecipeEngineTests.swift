@@ -776,7 +776,10 @@ final class RecipeEngineTests: XCTestCase {
         XCTAssertEqual(first.step["cached"] as? Bool, false)
         let dir = entry(first.step)
         XCTAssertEqual(try String(contentsOf: dir.appendingPathComponent("complete"), encoding: .utf8), "\(first.step["hash"] as! String)\n")
-        let checkpoint = try Data(contentsOf: dir.appendingPathComponent("run0.safetensors"))
+        // The trained model is a unit of work: it lives in the unit store under its own key.
+        let unitKey = try XCTUnwrap(try RecipeEngine.workUnits(settings(path)).first { $0.id == "cnn/run0" })
+        let unit = out.appendingPathComponent("cache/units/\(unitKey.directoryName)")
+        let checkpoint = try Data(contentsOf: unit.appendingPathComponent("model.safetensors"))
         XCTAssertGreaterThan(checkpoint.count, 1000)
 
         // Nothing changed: the cached model and records are used, the numbers are identical.
@@ -784,13 +787,13 @@ final class RecipeEngineTests: XCTestCase {
         XCTAssertEqual(second.step["cached"] as? Bool, true)
         XCTAssertEqual(second.step["hash"] as? String, first.step["hash"] as? String)
         XCTAssertEqual(second.accuracy, first.accuracy)
-        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
+        XCTAssertEqual(try Data(contentsOf: unit.appendingPathComponent("model.safetensors")), checkpoint)
 
         // --force retrains; training is deterministic, so the same numbers and weights come back.
         let forced = try run(force: true)
         XCTAssertEqual(forced.step["cached"] as? Bool, false)
         XCTAssertEqual(forced.accuracy, first.accuracy)
-        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
+        XCTAssertEqual(try Data(contentsOf: unit.appendingPathComponent("model.safetensors")), checkpoint)
 
         // An upstream change (more training images) and another seed are new cache entries.
         let upstream = try run(["per_class=3"])
@@ -810,16 +813,16 @@ final class RecipeEngineTests: XCTestCase {
         XCTAssertEqual(files(under: out).filter { $0.contains(".tmp-") }, [])
 
         // A damaged cache entry (checkpoint truncated) must not pass as a model.
-        try Data(checkpoint.prefix(100)).write(to: dir.appendingPathComponent("run0.safetensors"))
+        try Data(checkpoint.prefix(100)).write(to: unit.appendingPathComponent("model.safetensors"))
         XCTAssertThrowsError(try run()) { e in
             print("damaged cache entry: \(e)")
             XCTAssertEqual((e as? StepFailure)?.cacheEntry, dir.path)
-            XCTAssertTrue("\(e)".hasPrefix("\(path):10: step 'cnn' (train) failed: \(dir.path)/run0.safetensors: truncated"), "\(e)")
+            XCTAssertTrue("\(e)".hasPrefix("\(path):10: step 'cnn' (train) failed: \(unit.path)/model.safetensors: truncated"), "\(e)")
             XCTAssertTrue("\(e)".hasSuffix("(while reading its cached outputs in \(dir.path); rerun with --force to recompute them)"), "\(e)")
         }
         let repaired = try run(force: true)
         XCTAssertEqual(repaired.accuracy, first.accuracy)
-        XCTAssertEqual(try Data(contentsOf: dir.appendingPathComponent("run0.safetensors")), checkpoint)
+        XCTAssertEqual(try Data(contentsOf: unit.appendingPathComponent("model.safetensors")), checkpoint)
     }
 
     // MARK: The shipped recipes

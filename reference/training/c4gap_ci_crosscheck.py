@@ -340,7 +340,7 @@ def main():
     xte = standardise(xte, xtr)
     xtr = standardise(xtr, xtr)
     print(f"# {args.arch} {args.variant} width {args.width}, {len(ytr)} train / {len(yte)} test at "
-          f"{xtr.shape[2]}x{xtr.shape[3]}, {args.optimizer} lr {args.lr if args.schedule == "constant" else args.schedule}, batch {args.batch}, "
+          f"{xtr.shape[2]}x{xtr.shape[3]}, {args.optimizer} lr {args.lr if args.schedule == 'constant' else args.schedule}, batch {args.batch}, "
           f"{args.epochs} epochs, init {args.init}, order {args.order}")
     finals = []
     for seed in args.seeds:

@@ -12,7 +12,8 @@
 //                        the list of artifacts below (so the next run can remove stale ones)
 //   metrics.json         every recorded number
 //   report.md, report.html, *.png, *.svg, *.csv
-//   cache/<step>-<hash>/ outputs of cached steps
+//   cache/<step>-<hash>/ outputs of cached steps (markers; a train step's models live in
+//                        cache/units/, one directory per unit of work: WorkUnits.swift)
 //
 // A run writes into a fresh `.incomplete-<uuid>/` inside the run directory and moves its
 // artifacts into place only when it succeeds (see `publish`).
@@ -33,7 +34,7 @@ public struct RunResult: Sendable {
 
 public enum RecipeEngine {
     /// Version of the cache key's layout (the code itself is covered by the code fingerprint).
-    static let cacheVersion = "2"
+    static let cacheVersion = "3"
 
     // MARK: Planning
 
@@ -121,6 +122,136 @@ public enum RecipeEngine {
                 + files.map { "  " + $0.line }).joined(separator: "\n")
     }
 
+    // MARK: Units of work
+
+    /// The run's seed as steps see it (`RunContext.seed`).
+    static func seed(of params: ResolvedParameters) -> UInt64 {
+        if case .int(let s)? = params["seed"] { return UInt64(truncatingIfNeeded: s) }
+        return 0
+    }
+
+    /// Every splittable step's unit key base and every unit of work, in recipe order. Keys come
+    /// from configurations only (see WorkUnits.swift).
+    static func units(_ plan: Plan, code: String) throws -> (stepKeys: [String: String], units: [WorkUnit]) {
+        var keys: [String: String] = [:], unitBases: [String: String] = [:]
+        var shapes: [String: DataShape] = [:]
+        var out: [WorkUnit] = []
+        let seed = seed(of: plan.parameters)
+        func key(_ c: StepCell, _ step: RecipeStep, leaving omitted: [String]) throws -> String {
+            var config = try plan.parameters.substitute(c.config)
+            if case .mapping(let pairs) = config.kind, !omitted.isEmpty {
+                config.kind = .mapping(pairs.filter { p in !omitted.contains { (try? p.key.string) == $0 } })
+            }
+            var h = SHA256()
+            h.update(Data("\(cacheVersion)|code=\(code)|\(c.kind)|\(canonical(config))|seed=\(seed)".utf8))
+            for d in step.dependencies { h.update(Data("|\(d)=\(keys[d] ?? "")".utf8)) }
+            return h.finalizeHex()
+        }
+        for case .step(let c) in plan.recipe.cells {
+            let step = plan.steps[c.id]!
+            keys[c.id] = try key(c, step, leaving: [])
+            if let s = step as? ShapeEstimating { shapes[c.id] = s.estimatedShape }
+            if let s = step as? UnitSplittable {
+                let base = try key(c, step, leaving: type(of: s).unitCountSettings)
+                unitBases[c.id] = base
+                out += s.unitSpecs(shapes: shapes).map { WorkUnit.make(step: c.id, stem: $0.stem, stepKey: base, cost: $0.cost) }
+            }
+        }
+        return (unitBases, out)
+    }
+
+    /// The recipe's units of work (`runner plan`): ids, keys and estimated costs.
+    public static func workUnits(_ settings: RunSettings) throws -> [WorkUnit] {
+        try units(try plan(settings), code: settings.codeFingerprint ?? CodeFingerprint.executable).units
+    }
+
+    /// The run directory of `settings` (`--out`, or runs/<recipe name>).
+    public static func runDirectory(_ settings: RunSettings) throws -> URL {
+        if let o = settings.outDirectory { return URL(fileURLWithPath: o) }
+        return URL(fileURLWithPath: "runs/\(try Recipe.load(URL(fileURLWithPath: settings.recipePath)).name)")
+    }
+
+    /// Whether each unit is complete in the run directory's store (hashing the data files the
+    /// units list, as a run would).
+    public static func completion(of units: [WorkUnit], runDirectory dir: URL) -> [Bool] {
+        let store = UnitStore(runDirectory: dir)
+        var hashes: [String: String] = [:]
+        return units.map { u in
+            store.isComplete(u) { path in
+                if let h = hashes[path] { return h }
+                let h = (try? SHA256.hexDigest(ofFile: URL(fileURLWithPath: path))) ?? "unreadable"
+                hashes[path] = h
+                return h
+            }
+        }
+    }
+
+    /// The steps `id` depends on, directly or through other steps.
+    static func ancestors(of id: String, in plan: Plan) -> Set<String> {
+        var out = Set<String>(), todo = plan.steps[id]?.dependencies ?? []
+        while let d = todo.popLast() {
+            guard out.insert(d).inserted else { continue }
+            todo += plan.steps[d]?.dependencies ?? []
+        }
+        return out
+    }
+
+    /// Sets up `ctx.units` for step `c` (nil for a step that does not split into units).
+    static func unitContext(for c: StepCell, _ plan: Plan, _ ctx: RunContext, stepKeys: [String: String], store: UnitStore,
+                            assigned: Set<String>?, outputNeeded: Bool) -> UnitContext? {
+        guard plan.steps[c.id] is UnitSplittable, let key = stepKeys[c.id] else { return nil }
+        return UnitContext(store: store, stepKey: key, step: c.id, assigned: assigned, outputNeeded: outputNeeded,
+                           inputs: ctx.files(readBy: ancestors(of: c.id, in: plan)), force: ctx.settings.force)
+    }
+
+    // MARK: Shards
+
+    /// `--shard i/n`: computes the units assigned to this shard (and the steps they need), each
+    /// published into the run directory's unit store; writes no report and touches nothing else
+    /// in the run directory, so shards can run at the same time.
+    static func runShard(_ settings: RunSettings, _ plan: Plan, _ shard: ShardSpec, dir: URL) throws -> RunResult {
+        let fm = FileManager.default
+        let code = settings.codeFingerprint ?? CodeFingerprint.executable
+        let (stepKeys, all) = try units(plan, code: code)
+        let assignment = ShardSpec.assign(all, shards: shard.count)
+        let mine = all.filter { assignment[$0.id] == shard.index }
+        let cells = plan.recipe.cells.compactMap { cell -> StepCell? in if case .step(let c) = cell { return c } else { return nil } }
+        // Steps with units of this shard, and every step they read from.
+        var needed = Set(mine.map(\.step))
+        for c in cells.reversed() where needed.contains(c.id) { needed.formUnion(plan.steps[c.id]!.dependencies) }
+        var consumed = Set<String>()
+        for c in cells where needed.contains(c.id) { consumed.formUnion(plan.steps[c.id]!.dependencies) }
+
+        // Steps other than units write their artifacts here, never into the shared run directory.
+        let scratch = fm.temporaryDirectory.appendingPathComponent("runner-shard-\(UUID().uuidString)")
+        try fm.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? fm.removeItem(at: scratch) }
+        try prepareDirectory(dir)
+        let store = UnitStore(runDirectory: dir)
+        let ctx = RunContext(recipe: plan.recipe, parameters: plan.parameters, settings: settings, directory: scratch)
+        ctx.narrator.say("▶ \(plan.recipe.name): shard \(shard) — \(mine.count) of \(all.count) units → \(dir.path)")
+        let body = {
+            for c in cells where needed.contains(c.id) {
+                try Interruption.check()
+                let step = plan.steps[c.id]!
+                ctx.currentStep = c.id
+                ctx.units = unitContext(for: c, plan, ctx, stepKeys: stepKeys, store: store,
+                                        assigned: Set(mine.filter { $0.step == c.id }.map(\.stem)), outputNeeded: consumed.contains(c.id))
+                ctx.narrator.say("• \(c.id) (\(c.kind))")
+                do { try step.run(ctx) } catch {
+                    if let i = error as? Interrupted { throw Interrupted(signal: i.signal, step: c.id) }
+                    throw StepFailure(step: c.id, kind: c.kind, file: c.node.file, line: c.node.mark.line, underlying: error)
+                }
+            }
+        }
+        if let t = settings.threads { try Parallel.$threadCount.withValue(t) { try body() } } else { try body() }
+        let cost = mine.reduce(0) { $0 + $1.cost }
+        let summary = ["shard \(shard) of \(plan.recipe.name): \(mine.count) unit(s) assigned (estimated \(formatDuration(cost))), \(ctx.unitsComputed) computed, \(ctx.unitsReused) already complete",
+                       "units: \(store.root.path)",
+                       "no report written: once every shard has finished, run the recipe without --shard (same --set, --seed and --out) to write it"]
+        return RunResult(directory: dir, verificationPassed: true, summary: summary.joined(separator: "\n"))
+    }
+
     // MARK: Running
 
     public static func run(_ settings: RunSettings, verify: Bool, updateGoldens: Bool) throws -> RunResult {
@@ -137,12 +268,18 @@ public enum RecipeEngine {
         }
         try checkOffline(plan)
         let existed = FileManager.default.fileExists(atPath: dir.path)
+        if let shard = settings.shard {
+            guard !verify && !updateGoldens else { throw RecipeError("--shard computes units only; verify the merged run (without --shard)") }
+            return try runShard(settings, plan, shard, dir: dir)
+        }
         try prepareDirectory(dir)
         var succeeded = false
         // A run that fails before it has anything to keep leaves no directory behind: the user
         // should not find an empty runs/<recipe>/ and wonder what it holds.
         defer { if !succeeded && !existed { removeEmptyDirectories(dir) } }
         Interruption.removeIncompleteEntries(in: dir.appendingPathComponent("cache"))
+        let store = UnitStore(runDirectory: dir)
+        store.removePartials()
         let staging = try makeStaging(in: dir)
         defer { try? FileManager.default.removeItem(at: staging) }
         let ctx = RunContext(recipe: recipe, parameters: plan.parameters, settings: settings, directory: staging)
@@ -151,6 +288,7 @@ public enum RecipeEngine {
         let recipeBytes = try Data(contentsOf: URL(fileURLWithPath: recipe.file))
         let code = settings.codeFingerprint ?? CodeFingerprint.executable
         manifest.code = code
+        let stepKeys = try units(plan, code: code).stepKeys
 
         let narrate = ctx.narrator
         narrate.say("▶ \(recipe.title)  [\(recipe.name)]  → \(dir.path)")
@@ -173,6 +311,7 @@ public enum RecipeEngine {
                     let step = plan.steps[c.id]!
                     let type = Swift.type(of: step)
                     ctx.currentStep = c.id
+                    ctx.units = unitContext(for: c, plan, ctx, stepKeys: stepKeys, store: store, assigned: nil, outputNeeded: true)
                     if let t = c.title { ctx.add(.heading(t, level: 2)) }
                     var h = SHA256()
                     h.update(Data("\(cacheVersion)|code=\(code)|\(c.kind)|\(canonical(try plan.parameters.substitute(c.config)))|seed=\(ctx.seed)".utf8))
@@ -395,6 +534,14 @@ public struct StepFailure: Error, CustomStringConvertible {
         "\(file):\(line): step '\(step)' (\(kind)) failed: \(underlying)"
             + (cacheEntry.map { " (while reading its cached outputs in \($0); rerun with --force to recompute them)" } ?? "")
     }
+}
+
+/// A rough duration for estimates: "42 s", "17 min", "3.5 h", "12.3 days".
+public func formatDuration(_ seconds: Double) -> String {
+    if seconds < 90 { return String(format: "%.0f s", seconds) }
+    if seconds < 5400 { return String(format: "%.0f min", seconds / 60) }
+    if seconds < 172_800 { return String(format: "%.1f h", seconds / 3600) }
+    return String(format: "%.1f days", seconds / 86400)
 }
 
 func formatMetric(_ v: Double) -> String {

@@ -38,6 +38,11 @@ public final class RunContext {
     private var outputs: [String: StepValue] = [:]
     var currentStep = ""
 
+    /// The current step's units of work, when it splits into units (WorkUnits.swift).
+    var units: UnitContext?
+    /// Units this run computed, and units it found complete in the store.
+    var unitsComputed = 0, unitsReused = 0
+
     init(recipe: Recipe, parameters: ResolvedParameters, settings: RunSettings, directory: URL) {
         self.recipe = recipe; self.parameters = parameters; self.settings = settings
         self.directory = directory
@@ -91,6 +96,20 @@ public final class RunContext {
     /// goes into the manifest and into the cache keys of the steps that use this step's outputs.
     public func recordInput(_ url: URL) {
         _ = input(url)
+    }
+
+    /// The SHA-256 of the file at `path`, from this run's records when it read the file,
+    /// without recording it as read by the current step.
+    func knownSHA256(_ path: String) -> String {
+        if let known = inputFiles.first(where: { $0.path == path }) { return known.sha256 }
+        return (try? SHA256.hexDigest(ofFile: URL(fileURLWithPath: path))) ?? "unreadable"
+    }
+
+    /// The files that `steps` read, each once, sorted by path.
+    func files(readBy steps: Set<String>) -> [Manifest.Input] {
+        var seen = Set<String>(), out: [Manifest.Input] = []
+        for s in steps.sorted() { for f in stepInputs[s] ?? [] where seen.insert(f.path).inserted { out.append(f) } }
+        return out.sorted { $0.path < $1.path }
     }
 
     /// The recorded SHA-256 of `url`, hashing it on first use, and noting that the current step read it.

@@ -20,13 +20,16 @@ public struct RunSettings: Sendable {
     /// runner never reuses what an older one cached. `nil`: the running executable's SHA-256
     /// (`CodeFingerprint.executable`). Tests set it to show that changed code recomputes.
     public var codeFingerprint: String?
+    /// `--shard i/n`: compute only shard i's units of work, write no report (WorkUnits.swift).
+    public var shard: ShardSpec?
 
     public init(recipePath: String, overrides: [String] = [], outDirectory: String? = nil,
                 seed: UInt64? = nil, threads: Int? = nil, force: Bool = false,
-                dryRun: Bool = false, quiet: Bool = true, codeFingerprint: String? = nil) {
+                dryRun: Bool = false, quiet: Bool = true, codeFingerprint: String? = nil,
+                shard: ShardSpec? = nil) {
         self.recipePath = recipePath; self.overrides = overrides; self.outDirectory = outDirectory
         self.seed = seed; self.threads = threads; self.force = force; self.dryRun = dryRun
-        self.quiet = quiet; self.codeFingerprint = codeFingerprint
+        self.quiet = quiet; self.codeFingerprint = codeFingerprint; self.shard = shard
     }
 }
 

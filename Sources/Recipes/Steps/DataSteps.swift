@@ -240,3 +240,25 @@ extension Dataset {
         return try Dataset(name: name, images: y, labels: labels, classNames: classNames, normalization: normalization)
     }
 }
+
+// MARK: - Shape before loading (cost estimates of `runner plan`)
+
+extension LoadDataStep: ShapeEstimating {
+    /// The split's size from the data sets' published sizes, without reading them (a data set
+    /// that is not downloaded yet can be planned for).
+    var estimatedShape: DataShape {
+        let (trainCount, testCount, classCount, side, channels): (Int, Int, Int, Int, Int)
+        switch dataset {
+        case "mnist5k": (trainCount, testCount, classCount, side, channels) = (4000, 1000, 10, 28, 1)
+        case "mnist": (trainCount, testCount, classCount, side, channels) = (60000, 10000, 10, 28, 1)
+        case "cifar100": (trainCount, testCount, classCount, side, channels) = (50000, 10000, 100, 32, 3)
+        default: (trainCount, testCount, classCount, side, channels) = (50000, 10000, 10, 32, 3)
+        }
+        let total = split == .train ? trainCount : testCount
+        let kept = classes?.count ?? classCount
+        var count = perClass.map { min($0, total / classCount) * kept } ?? total * kept / classCount
+        if let l = limit { count = min(count, l) }
+        let s = max(1, (side + 2 * pad) / downsample)
+        return DataShape(count: count, channels: channels, height: s, width: s, classes: classCount)
+    }
+}

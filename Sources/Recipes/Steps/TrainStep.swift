@@ -173,17 +173,23 @@ enum ModelSpec: Equatable {
     }
 
     func architecture(for d: Dataset) throws -> GatedArchitecture {
-        let classes = max(d.classNames.count, (d.labels.max() ?? 0) + 1)
-        if case .fcRegime(let width, let depth, _, _) = self { return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes) }
+        try architecture(channels: d.channels, height: d.height, width: d.width,
+                         classes: max(d.classNames.count, (d.labels.max() ?? 0) + 1))
+    }
+
+    /// The architecture for images of `channels` x `height` x `width` and `classes` classes.
+    func architecture(channels: Int, height: Int, width imageWidth: Int, classes: Int) throws -> GatedArchitecture {
+        let imageSize = channels * height * imageWidth
+        if case .fcRegime(let width, let depth, _, _) = self { return .fc(inputs: imageSize, width: width, depth: depth, classes: classes) }
         guard case .gated(let arch, let width, let depth, _) = self else {
             throw RecipeError("\(SmallCNN.name) is not a gated network")
         }
         switch arch {
-        case .fc: return .fc(inputs: d.imageSize, width: width, depth: depth, classes: classes)
-        case .c1gap: return .c1gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
-        case .c4gap: return .c4gap(inputChannels: d.channels, imageSize: d.height, width: width, classes: classes)
-        case .vgg16: return .vgg16(inputChannels: d.channels, imageSize: d.height, classes: classes, widthDivisor: max(1, 64 / max(width, 1)))
-        case .resnet110: return .cifarResNet(inputChannels: d.channels, imageSize: d.height, blocksPerStage: (depth - 2) / 6, classes: classes, baseWidth: max(width, 1))
+        case .fc: return .fc(inputs: imageSize, width: width, depth: depth, classes: classes)
+        case .c1gap: return .c1gap(inputChannels: channels, imageSize: height, width: width, classes: classes)
+        case .c4gap: return .c4gap(inputChannels: channels, imageSize: height, width: width, classes: classes)
+        case .vgg16: return .vgg16(inputChannels: channels, imageSize: height, classes: classes, widthDivisor: max(1, 64 / max(width, 1)))
+        case .resnet110: return .cifarResNet(inputChannels: channels, imageSize: height, blocksPerStage: (depth - 2) / 6, classes: classes, baseWidth: max(width, 1))
         }
     }
 }
@@ -262,7 +268,6 @@ struct TrainStep: RecipeStep {
     func run(_ ctx: RunContext) throws {
         let trainSet = try ctx.dataset(train)
         let testSet = try ctx.dataset(test)
-        let cache = ctx.cacheDirectory!
         var finals: [Double] = [], bests: [Double] = [], trains: [Double] = []
         var firstRecords: [EpochRecord] = []
         var firstModel: TrainedModel?
@@ -278,22 +283,33 @@ struct TrainStep: RecipeStep {
         let perms: [[Int]?]
         if let n = permutations { perms = ModelSpec.spreadPermutations(try spec.architecture(for: trainSet).gatedLayerCount, count: n) }
         else { perms = [nil] }
+        guard let units = ctx.units else { throw RecipeError("step '\(id)': run without a unit store") }
+        let sha256 = { (path: String) in ctx.knownSHA256(path) }
         var permRows: [[TableValue]] = []
         for (k, perm) in perms.enumerated() {
             var permFinals: [Double] = []
             for r in 0..<runs {
                 let seed = ctx.seed &+ seedOffset &+ UInt64(r)
-                let stem = perm == nil ? "run\(r)" : "perm\(k + 1)-run\(r)"
-                let ckpt = cache.appendingPathComponent("\(stem).safetensors")
-                let recordsURL = cache.appendingPathComponent("\(stem).json")
+                let unit = units.unit(TrainStep.stem(permutation: perm, run: r))
+                let assigned = units.assigned?.contains(unit.stem) ?? true
+                // A shard skips the units of other shards; it still needs the first model when a
+                // later step of its own reads this step's output.
+                guard assigned || (r == 0 && k == 0 && units.outputNeeded) else { continue }
+                let dir = units.store.directory(unit)
                 let (model, records): (TrainedModel, [EpochRecord])
-                if ctx.cacheHit, FileManager.default.fileExists(atPath: ckpt.path), let recs = try? loadRecords(recordsURL) {
-                    model = try loadModel(ckpt, trainSet, permutation: perm)
+                if !(units.force && assigned), units.store.isComplete(unit, sha256: sha256),
+                   let recs = try? loadRecords(dir.appendingPathComponent("records.json")) {
+                    model = try loadModel(dir.appendingPathComponent("model.safetensors"), trainSet, permutation: perm)
                     records = recs
+                    if assigned { ctx.unitsReused += 1 }
                 } else {
                     (model, records) = try fit(seed: seed, run: r, permutation: perm, gateSource: gateSource, trainSet, testSet, ctx)
-                    try saveModel(model, to: ckpt)
-                    try AtomicFile.write(try JSONSerialization.data(withJSONObject: records.map(encode), options: [.prettyPrinted]), to: recordsURL)
+                    try units.store.publish(unit, inputs: units.inputs) { d in
+                        try saveModel(model, to: d.appendingPathComponent("model.safetensors"))
+                        try AtomicFile.write(try JSONSerialization.data(withJSONObject: records.map(encode), options: [.prettyPrinted, .sortedKeys]),
+                                             to: d.appendingPathComponent("records.json"))
+                    }
+                    ctx.unitsComputed += 1
                 }
                 if r == 0 && k == 0 { firstModel = model; firstRecords = records }
                 finals.append(records.last!.testAccuracy)
@@ -301,11 +317,16 @@ struct TrainStep: RecipeStep {
                 bests.append(records.map(\.testAccuracy).max()!)
                 trains.append(records.last!.trainAccuracy)
             }
-            if let perm {
+            if let perm, units.assigned == nil {
                 let m = permFinals.reduce(0, +) / Double(runs)
                 ctx.record("\(id).perm\(k + 1).test_accuracy", m)
                 permRows.append([.integer(k + 1), .text(perm.map(String.init).joined(separator: " ")), .fixed(m, decimals: 2)])
             }
+        }
+        // A shard records nothing: the report comes from the run that merges every unit.
+        if units.assigned != nil {
+            if units.outputNeeded, let firstModel { ctx.store(firstModel.value) }
+            return
         }
         guard let firstModel else { throw RecipeError("step '\(id)': no model was trained") }
         ctx.store(firstModel.value)
@@ -342,6 +363,23 @@ struct TrainStep: RecipeStep {
         case .smallCNN: return "\(SmallCNN.name) on \(d.name)"
         case .gated(let a, let w, _, let c): return "\(c) \(a.rawValue) (width \(w)) on \(d.name)"
         case .fcRegime(let w, let depth, let r, _): return "FC \(r.rawValue) (width \(w), depth \(depth)) on \(d.name)"
+        }
+    }
+
+    // MARK: Units of work
+
+    /// A unit's stem: `run<r>`, or `perm<π>-run<r>` for a layer permutation π, e.g. `perm0132-run2`
+    /// (named by the permutation, not its index, so that another `permutations` count keeps it).
+    static func stem(permutation: [Int]?, run r: Int) -> String {
+        permutation.map { "perm\($0.map(String.init).joined(separator: $0.count > 10 ? "." : ""))-run\(r)" } ?? "run\(r)"
+    }
+
+    /// How many networks one training step updates and how wide they are, for the cost estimate.
+    var costShape: (networks: Int, width: Int) {
+        switch spec {
+        case .smallCNN: return (1, 32)
+        case .gated(_, let w, _, let c): return (c.variant == .dnn ? 1 : 2, w)
+        case .fcRegime(let w, _, let r, _): return (r == .relu ? 1 : 2, w)
         }
     }
 
@@ -445,5 +483,24 @@ struct TrainStep: RecipeStep {
                         trainAccuracy: $0["train_accuracy"] as? Double ?? 0, testLoss: $0["test_loss"] as? Double ?? 0,
                         testAccuracy: $0["test_accuracy"] as? Double ?? 0, learningRate: Float($0["learning_rate"] as? Double ?? 0))
         }
+    }
+}
+
+// MARK: - Units: one per run and permutation
+
+extension TrainStep: UnitSplittable {
+    static let unitCountSettings = ["runs", "permutations"]
+
+    func unitSpecs(shapes: [String: DataShape]) -> [UnitSpec] {
+        let tr = shapes[train.step], te = shapes[test.step]
+        let shape = tr ?? DataShape(count: 1, channels: 1, height: 28, width: 28, classes: 10)
+        var perms: [[Int]?] = [nil]
+        if let n = permutations {
+            let layers = (try? spec.architecture(channels: shape.channels, height: shape.height, width: shape.width, classes: shape.classes))?.gatedLayerCount ?? 4
+            perms = ModelSpec.spreadPermutations(layers, count: n).map { Optional($0) }
+        }
+        let (networks, width) = costShape
+        let cost = CostModel.seconds(epochs: epochs, train: tr, test: te, width: width, networks: networks)
+        return perms.flatMap { p in (0..<runs).map { UnitSpec(stem: TrainStep.stem(permutation: p, run: $0), cost: cost) } }
     }
 }

@@ -91,6 +91,8 @@ public enum Interruption {
         guard let names = try? fm.contentsOfDirectory(atPath: cache.path) else { return [] }
         var removed: [String] = []
         for name in names.sorted() {
+            // The unit store has no marker of its own: each unit is published whole (WorkUnits.swift).
+            if name == "units" { continue }
             let entry = cache.appendingPathComponent(name)
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: entry.path, isDirectory: &isDirectory), isDirectory.boolValue,
