@@ -153,6 +153,9 @@ let package = Package(
                           dependencies: ["Recipes", "SIMDCore",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           swiftSettings: cpuFlags),
+        // The local page's parameters, computations and job queue (`runner serve` without the
+        // HTTP server), always built so the fuzz build reaches its request parsing.
+        .target(name: "Explore", dependencies: ["Recipes", "SIMDCore"], swiftSettings: cpuFlags),
         .executableTarget(name: "Bench", dependencies: ["SIMDCore", "Recipes"],
                           swiftSettings: cpuFlags),
 
@@ -168,7 +171,7 @@ let package = Package(
 // MARK: - Fuzz targets (libFuzzer) — only when EP_FUZZ=1, so normal builds and tests never see them.
 // Built by scripts/fuzz with -sanitize=fuzzer,address into .build-fuzz; see README "Fuzzing".
 if Context.environment["EP_FUZZ"] == "1" {
-    package.targets.append(.executableTarget(name: "FuzzTargets", dependencies: ["Recipes", "SIMDCore"],
+    package.targets.append(.executableTarget(name: "FuzzTargets", dependencies: ["Recipes", "SIMDCore", "Explore"],
                                              path: "Fuzz/Sources/FuzzTargets", swiftSettings: cpuFlags))
     package.products.append(.executable(name: "fuzz-targets", targets: ["FuzzTargets"]))
 }
@@ -179,14 +182,14 @@ if Context.environment["EP_FUZZ"] == "1" {
 if Context.environment["EP_NO_SERVER"] != "1" {
     package.dependencies.append(.package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"))
     package.targets.append(.target(name: "Serve",
-                                   dependencies: ["Recipes", "SIMDCore",
+                                   dependencies: ["Explore", "Recipes", "SIMDCore",
                                                   .product(name: "Hummingbird", package: "hummingbird")],
                                    swiftSettings: cpuFlags))
     package.targets.append(.testTarget(name: "ServeTests",
-                                       dependencies: ["Serve", "Recipes", "SIMDCore"],
+                                       dependencies: ["Serve", "Explore", "Recipes", "SIMDCore"],
                                        swiftSettings: cpuFlags))
     if let runner = package.targets.first(where: { $0.name == "Runner" }) {
-        runner.dependencies.append("Serve")
+        runner.dependencies += ["Serve", "Explore"]
         runner.swiftSettings = (runner.swiftSettings ?? []) + [.define("EP_SERVE")]
     }
 }

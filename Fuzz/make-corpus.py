@@ -162,3 +162,14 @@ put("recipe", "anchors.yaml", b"title: &t x\nsummary: *t\ncells: [{markdown: *t}
 put("set", "values", b"count=7\nrate=0.25\nname=zzz\nflag=false\nscale=paper")
 put("set", "bad", b"count=1e9\nrate=nan\nflag=yes\nscale=papr\nnope=1\n=x")
 put("set", "seed", b"seed=-5\ncount=1000")
+
+# MARK: runner serve: query strings the page sends, and the smallest PNG / JPEG headers of an upload
+put("serve", "mnist.txt", b"model=mnist_cnn&image=digit:7&target=3&method=excitation_pullback&gate=normal_cdf&T=0.3&steps=5&alpha=1.5&eps=7&client=page-1")
+put("serve", "resnet.txt", b"model=resnet50&weights=synthetic&image=example:chelsea&target=281&method=integrated_gradients&T=1e-2&steps=10&alpha=2&eps=20&size=64")
+put("serve", "strip.txt", b"kind=temperature&model=vgg11_bn&weights=torchvision&image=upload:0123456789abcdef&method=smoothgrad&size=224")
+put("serve", "percent.txt", b"model=densenet121&weights=synthetic&image=example%3Arocket&T=%31.5&client=a%2Db&steps=")
+put("serve", "tiny.png", b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 3, 2, 8, 2, 0, 0, 0))
+    + png_chunk(b"IDAT", zlib.compress(b"\x00" + b"\x00" * 9 + b"\x00" + b"\xff" * 9)) + png_chunk(b"IEND", b""))
+# SOI, APP0 (JFIF), a 3x2 baseline frame header, EOI: all the header check reads.
+put("serve", "tiny-header.jpg", b"\xff\xd8" + b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    + b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, 2, 3, 3) + b"\x01\x11\x00\x02\x11\x01\x03\x11\x01" + b"\xff\xd9")

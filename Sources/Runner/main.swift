@@ -9,6 +9,7 @@ import ArgumentParser
 import Foundation
 import Recipes
 #if EP_SERVE
+import Explore
 import Serve
 #endif
 

@@ -17,6 +17,7 @@ import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import Explore
 import Recipes
 
 /// How `runner serve` is set up.
@@ -75,7 +76,7 @@ struct Handler: Sendable {
             return try await upload(request)
         }
         guard isGet else { throw ServeError(.methodNotAllowed, "\(path) takes GET") }
-        let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        let query = QueryString.pairs(request.uri.query ?? "")
         switch path {
         case "/api/models":
             try noParameters(query)

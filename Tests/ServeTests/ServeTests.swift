@@ -6,6 +6,7 @@ import FoundationNetworking
 import XCTest
 import Recipes
 import SIMDCore
+import Explore
 import Serve
 
 // MARK: - Parameters and image headers (no server)
@@ -19,6 +20,17 @@ final class ServeParameterTests: XCTestCase {
             return (parts[0], parts[1].removingPercentEncoding!)
         }
         XCTAssertEqual(try ExploreParameters.parse(pairs), p)
+        XCTAssertEqual(try ExploreParameters.parse(QueryString.pairs(p.query)), p)
+    }
+
+    func testQueryStringSplitsAndDecodesLikeTheServer() {
+        func pairs(_ q: String) -> [String] { QueryString.pairs(q).map { "\($0.0)|\($0.1)" } }
+        XCTAssertEqual(pairs(""), [])
+        XCTAssertEqual(pairs("a=1&b=x%3Ay&c"), ["a|1", "b|x:y", "c|"])
+        XCTAssertEqual(pairs("a=&&b=1+2&"), ["a|", "|", "b|1+2"])        // '+' is not a space
+        XCTAssertEqual(pairs("k%41=%4"), ["k%41|%4"])                      // keys as is; a cut escape keeps the value raw
+        XCTAssertEqual(pairs("v=%zz&w=%e2%80%a6&x=a=b"), ["v|%zz", "w|\u{2026}", "x|a=b"])
+        XCTAssertEqual(pairs("v=%ff"), ["v|\u{FFFD}"])
     }
 
     func testUnknownRepeatedAndOutOfRangeParametersNameTheKey() {

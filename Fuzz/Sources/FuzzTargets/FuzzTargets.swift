@@ -31,7 +31,7 @@ enum FuzzMain {
 }
 
 enum FuzzTarget: String, CaseIterable {
-    case recipe, safetensors, pth, pickle, png, jpeg, idx, cifar, tar, set
+    case recipe, safetensors, pth, pickle, png, jpeg, idx, cifar, tar, set, serve
 
     /// The target named by FUZZ_TARGET; an unknown or missing name stops the fuzzer at once.
     static let selected: FuzzTarget = {
@@ -56,6 +56,7 @@ enum FuzzTarget: String, CaseIterable {
         case .tar: _ = try? Tar.members(data, wanted: ["a", "data_batch_1.bin", "cifar-10-batches-bin/test_batch.bin"], file: "<fuzz>")
         case .recipe: _ = try? FuzzRecipe.plan(data)
         case .set: _ = try? FuzzRecipe.overrides(data)
+        case .serve: FuzzServe.run(data)
         }
     }
 }

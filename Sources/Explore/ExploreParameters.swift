@@ -165,7 +165,7 @@ public struct ExploreParameters: Equatable, Sendable {
 
     // MARK: Value parsers
 
-    static func name<E: RawRepresentable & CaseIterable>(_ s: String, key: String) throws -> E where E.RawValue == String {
+    public static func name<E: RawRepresentable & CaseIterable>(_ s: String, key: String) throws -> E where E.RawValue == String {
         guard let v = E(rawValue: s) else {
             throw ServeError(.badRequest, "\(key): expected one of \(E.allCases.map(\.rawValue).joined(separator: ", ")), got '\(Limits.quoted(s))'")
         }
