@@ -12,6 +12,13 @@ enum ProbeModelName: String, RecipeName {
     /// A fully connected ReLU net (`hidden` widths).
     case mnistFC = "mnist_fc"
     static let what = "model"
+
+    /// The FC net's `hidden` widths of a step's settings (default 256, 128), checked.
+    static func hiddenWidths(in config: YAMLNode) throws -> [Int] {
+        let hidden = try config.optional("hidden").map { try $0.array.map { try $0.int } } ?? [256, 128]
+        guard !hidden.isEmpty, hidden.allSatisfy({ (1...4096).contains($0) }) else { throw config.error("hidden must be widths in 1...4096, got \(hidden)") }
+        return hidden
+    }
 }
 
 /// One snapshot of the probe batch's gates.
@@ -27,6 +34,21 @@ struct GateTraining {
     let batchSize: Int
     let learningRate: Float
     let seed: UInt64
+
+    init(epochs: Int, batchSize: Int, learningRate: Float, seed: UInt64) {
+        self.epochs = epochs; self.batchSize = batchSize; self.learningRate = learningRate; self.seed = seed
+    }
+
+    /// `epochs` (default 3), `batch_size` (32), `learning_rate` (0.001) and `seed` (0) of a step's settings, checked.
+    init(settings config: YAMLNode) throws {
+        let epochs = try config.int(at: "epochs", default: 3)
+        let batchSize = try config.int(at: "batch_size", default: 32)
+        let learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
+        guard (1...1000).contains(epochs), (1...4096).contains(batchSize), learningRate > 0 else {
+            throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
+        }
+        self.init(epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: UInt64(try config.int(at: "seed", default: 0)))
+    }
 
     /// Trains `model` on `data`; snapshots "init", then after each batch for which
     /// `extra(epoch, batchInEpoch, iteration, batchesPerEpoch)` names one, and "epoch<k>" after every epoch.
@@ -104,22 +126,15 @@ struct KernelAlignmentStep: RecipeStep {
         probe = try StepInput("probe", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("probe_images"), default: .perClass(5))
         model = try config.name(at: "model", default: .mnistCNN)
-        hidden = try config.optional("hidden").map { try $0.array.map { try $0.int } } ?? [256, 128]
-        let epochs = try config.int(at: "epochs", default: 3)
-        let batchSize = try config.int(at: "batch_size", default: 32)
-        let lr = Float(try config.double(at: "learning_rate", default: 0.001))
-        training = GateTraining(epochs: epochs, batchSize: batchSize, learningRate: lr, seed: UInt64(try config.int(at: "seed", default: 0)))
+        hidden = try ProbeModelName.hiddenWidths(in: config)
+        training = try GateTraining(settings: config)
         checkpoints = try config.int(at: "checkpoints", default: 10)
         softPool = try config.bool(at: "soft_pool", default: true)
         temperatures = try config.optional("temperatures").map { try $0.array.map { Float(try $0.double) } } ?? [0.1, 0.3, 1, 3]
-        guard (1...1000).contains(epochs), (1...4096).contains(batchSize), lr > 0 else {
-            throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
-        }
         guard (1...1000).contains(checkpoints) else { throw config.error("checkpoints must be 1...1000, got \(checkpoints)") }
         guard !temperatures.isEmpty, temperatures.allSatisfy({ $0 > 0 && $0.isFinite }) else {
             throw config.error("temperatures must be a non-empty list of positive numbers, got \(temperatures)")
         }
-        guard !hidden.isEmpty, hidden.allSatisfy({ (1...4096).contains($0) }) else { throw config.error("hidden must be widths in 1...4096, got \(hidden)") }
     }
 
     func run(_ ctx: RunContext) throws {

@@ -252,16 +252,9 @@ struct PathStabilityStep: RecipeStep {
         probe = try StepInput("probe", in: config, type: .dataset)
         selection = try ImageSelection(try config.optional("probe_images"), default: .perClass(10))
         model = try config.name(at: "model", default: .mnistCNN)
-        hidden = try config.optional("hidden").map { try $0.array.map { try $0.int } } ?? [256, 128]
-        let epochs = try config.int(at: "epochs", default: 3)
-        let batchSize = try config.int(at: "batch_size", default: 32)
-        let learningRate = Float(try config.double(at: "learning_rate", default: 0.001))
+        hidden = try ProbeModelName.hiddenWidths(in: config)
         early = try config.optional("early_iterations").map { try $0.array.map { try $0.int } } ?? [10, 30, 60]
-        training = GateTraining(epochs: epochs, batchSize: batchSize, learningRate: learningRate, seed: UInt64(try config.int(at: "seed", default: 0)))
-        guard (1...1000).contains(epochs), (1...4096).contains(batchSize), learningRate > 0 else {
-            throw config.error("epochs must be 1...1000, batch_size 1...4096 and learning_rate positive")
-        }
-        guard !hidden.isEmpty, hidden.allSatisfy({ (1...4096).contains($0) }) else { throw config.error("hidden must be widths in 1...4096, got \(hidden)") }
+        training = try GateTraining(settings: config)
     }
 
     func run(_ ctx: RunContext) throws {
