@@ -104,6 +104,18 @@ func warmUpWorkers(seconds: Double) {
 
 // MARK: FMA peak
 
+/// One multiply-add as the micro-kernels do it (`multiplyAdd`): fused where the profile has an
+/// FMA instruction; plain x86-64 (generic) has none, and `addingProduct` there is a library call
+/// per lane, which would make the peak the micro-kernels are measured against 40x too low.
+@inline(__always)
+func madd<V: SIMD>(_ c: V, _ m: V, _ a: V) -> V where V.Scalar == Float {
+    #if arch(x86_64) && EP_PROFILE_GENERIC
+    return c + m * a
+    #else
+    return c.addingProduct(m, a)
+    #endif
+}
+
 /// Register-only FMA loops: 12 independent accumulators (more than latency x throughput), no
 /// memory traffic, one copy per vector width (concrete types, so each lowers to one FMA
 /// instruction per accumulator: SIMD16 to a zmm FMA with AVX-512, SIMD8 to a ymm FMA with AVX2).
@@ -115,10 +127,10 @@ func fmaLoop16(_ iterations: Int, _ seed: Float) -> Float {
     var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
     var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
     for _ in 0..<iterations {
-        c0 = c0.addingProduct(m, a); c1 = c1.addingProduct(m, a); c2 = c2.addingProduct(m, a)
-        c3 = c3.addingProduct(m, a); c4 = c4.addingProduct(m, a); c5 = c5.addingProduct(m, a)
-        c6 = c6.addingProduct(m, a); c7 = c7.addingProduct(m, a); c8 = c8.addingProduct(m, a)
-        c9 = c9.addingProduct(m, a); c10 = c10.addingProduct(m, a); c11 = c11.addingProduct(m, a)
+        c0 = madd(c0, m, a); c1 = madd(c1, m, a); c2 = madd(c2, m, a)
+        c3 = madd(c3, m, a); c4 = madd(c4, m, a); c5 = madd(c5, m, a)
+        c6 = madd(c6, m, a); c7 = madd(c7, m, a); c8 = madd(c8, m, a)
+        c9 = madd(c9, m, a); c10 = madd(c10, m, a); c11 = madd(c11, m, a)
     }
     let s = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
     return s.sum()
@@ -131,10 +143,10 @@ func fmaLoop8(_ iterations: Int, _ seed: Float) -> Float {
     var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
     var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
     for _ in 0..<iterations {
-        c0 = c0.addingProduct(m, a); c1 = c1.addingProduct(m, a); c2 = c2.addingProduct(m, a)
-        c3 = c3.addingProduct(m, a); c4 = c4.addingProduct(m, a); c5 = c5.addingProduct(m, a)
-        c6 = c6.addingProduct(m, a); c7 = c7.addingProduct(m, a); c8 = c8.addingProduct(m, a)
-        c9 = c9.addingProduct(m, a); c10 = c10.addingProduct(m, a); c11 = c11.addingProduct(m, a)
+        c0 = madd(c0, m, a); c1 = madd(c1, m, a); c2 = madd(c2, m, a)
+        c3 = madd(c3, m, a); c4 = madd(c4, m, a); c5 = madd(c5, m, a)
+        c6 = madd(c6, m, a); c7 = madd(c7, m, a); c8 = madd(c8, m, a)
+        c9 = madd(c9, m, a); c10 = madd(c10, m, a); c11 = madd(c11, m, a)
     }
     let s = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
     return s.sum()
@@ -147,10 +159,10 @@ func fmaLoop4(_ iterations: Int, _ seed: Float) -> Float {
     var c0 = V(repeating: seed), c1 = c0 + 1, c2 = c0 + 2, c3 = c0 + 3, c4 = c0 + 4, c5 = c0 + 5
     var c6 = c0 + 6, c7 = c0 + 7, c8 = c0 + 8, c9 = c0 + 9, c10 = c0 + 10, c11 = c0 + 11
     for _ in 0..<iterations {
-        c0 = c0.addingProduct(m, a); c1 = c1.addingProduct(m, a); c2 = c2.addingProduct(m, a)
-        c3 = c3.addingProduct(m, a); c4 = c4.addingProduct(m, a); c5 = c5.addingProduct(m, a)
-        c6 = c6.addingProduct(m, a); c7 = c7.addingProduct(m, a); c8 = c8.addingProduct(m, a)
-        c9 = c9.addingProduct(m, a); c10 = c10.addingProduct(m, a); c11 = c11.addingProduct(m, a)
+        c0 = madd(c0, m, a); c1 = madd(c1, m, a); c2 = madd(c2, m, a)
+        c3 = madd(c3, m, a); c4 = madd(c4, m, a); c5 = madd(c5, m, a)
+        c6 = madd(c6, m, a); c7 = madd(c7, m, a); c8 = madd(c8, m, a)
+        c9 = madd(c9, m, a); c10 = madd(c10, m, a); c11 = madd(c11, m, a)
     }
     let s = ((c0 + c1) + (c2 + c3)) + ((c4 + c5) + (c6 + c7)) + ((c8 + c9) + (c10 + c11))
     return s.sum()
