@@ -23,6 +23,19 @@ final class ExplanationMethodTests: XCTestCase {
         return Double(y.scalars[target])
     }
 
+    func testInferenceLogitsInBatchesAreTheLogitsOfEachImage() throws {
+        let x = input(5)
+        let tape = Tape(recording: false)
+        let whole = tape.value(try model.logits(tape, tape.input(x), policy: .vanilla))
+        for batch in [1, 2, 5, 7] {
+            let batched = try model.inferenceLogits(x, batchSize: batch)
+            XCTAssertEqual(batched.shape, [5, 10], "batch \(batch)")
+            let d = Discrepancy(batched, whole, tolerance: Tolerance(relative: 1e-5, absolute: 1e-5))
+            XCTAssertTrue(d.holds, "batch \(batch): \(d)")
+        }
+        XCTAssertThrowsError(try model.inferenceLogits(x, batchSize: 0))
+    }
+
     func testInputTimesGradientIsExactlyTheProduct() throws {
         let x = input(2)
         let g = try ExplanationMethod.gradient.attribute(model, x, targets: [3, 7])

@@ -113,9 +113,8 @@ struct AscendStep: RecipeStep {
         bar.finish()
 
         // Success: perturbed image classified as its target (off-diagonal pairs only).
-        let tape = Tape(recording: false)
-        let before = tape.value(try net.logits(tape, tape.input(x), policy: .vanilla))
-        let after = tape.value(try net.logits(tape, tape.input(r.perturbed), policy: .vanilla))
+        let before = try net.inferenceLogits(x, batchSize: batchSize)
+        let after = try net.inferenceLogits(r.perturbed, batchSize: batchSize)
         let predicted = argmaxRows(after)
         let c = after.shape.last!
         var hits = 0, pairs = 0, gain = 0.0
@@ -131,7 +130,7 @@ struct AscendStep: RecipeStep {
         ctx.record("\(id).success_rate", pairs > 0 ? Double(hits) / Double(pairs) : 0)
         if let j = judge {
             let judgeNet = try ctx.classifier(j)
-            let seen = argmaxRows(tape.value(try judgeNet.logits(tape, tape.input(r.perturbed), policy: .vanilla)))
+            let seen = argmaxRows(try judgeNet.inferenceLogits(r.perturbed, batchSize: batchSize))
             var fooled = 0
             for (i, img) in ix.enumerated() {
                 for (k, t) in ts.enumerated() where t != d.labels[img] && seen[i * ts.count + k] == t { fooled += 1 }
