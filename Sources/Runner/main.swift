@@ -289,7 +289,7 @@ struct Slurm: ParsableCommand {
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a recipe (reusing cached steps) and compare its outputs with golden/<recipe>/.")
+        abstract: "Run a recipe (reusing cached steps) and compare its outputs with golden/<recipe>/, or with the published grids its `reference_grids` declare for the run's scale (paper A's figures at scale paper).")
     @OptionGroup var options: RunOptions
     @Flag(help: "Deliberately rewrite the golden values from this run (tolerances are kept); records the overrides and every parameter.")
     var updateGoldens = false

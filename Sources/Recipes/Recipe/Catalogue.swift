@@ -46,11 +46,12 @@ public enum Catalogue {
         guard let plan = try? RecipeEngine.plan(RunSettings(recipePath: r.file, overrides: overrides)) else { return "does not plan" }
         let files = RecipeEngine.neededFiles(plan).filter { $0.url != nil }   // local files ship with the project
         guard !files.isEmpty else { return "offline" }
-        let images = files.filter { $0.what.hasPrefix("image ") }
-        var parts = files.filter { !$0.what.hasPrefix("image ") }.map { f in
+        let images = files.filter { $0.what.hasPrefix("image ") }, grids = files.filter { $0.what.hasPrefix("reference grid ") }
+        var parts = files.filter { !$0.what.hasPrefix("image ") && !$0.what.hasPrefix("reference grid ") }.map { f in
             f.what + (f.approximateSize.map { " \($0.hasPrefix("about") ? $0 : "about " + $0)" } ?? "")
         }
         if !images.isEmpty { parts.append("\(images.count) image\(images.count == 1 ? "" : "s")") }
+        if !grids.isEmpty { parts.append("\(grids.count) published grid\(grids.count == 1 ? "" : "s") to compare with") }
         return "downloads " + parts.joined(separator: ", ")
     }
 

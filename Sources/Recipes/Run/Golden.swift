@@ -52,6 +52,19 @@ struct Golden {
         return (Dictionary(uniqueKeysWithValues: defaults.order.map { ($0, defaults[$0]!.description) }), false)
     }
 
+    /// Whether the goldens exist and were made with `run`'s parameters.
+    func matches(_ run: ResolvedParameters, defaults: ResolvedParameters) -> Bool {
+        guard let (reference, _) = reference(defaults: defaults) else { return false }
+        return !run.order.contains { reference[$0] != nil && reference[$0] != run[$0]!.description }
+    }
+
+    /// "scale=ci, size=64, …": the goldens' parameters that differ from `run`'s.
+    func settingsText(run: ResolvedParameters, defaults: ResolvedParameters) -> String {
+        guard let (reference, _) = reference(defaults: defaults) else { return "none" }
+        return run.order.filter { reference[$0] != nil && reference[$0] != run[$0]!.description }
+            .map { "\($0)=\(reference[$0]!)" }.joined(separator: ", ")
+    }
+
     /// Refuses to verify a run whose parameters differ from the goldens' unless the user insists:
     /// the comparison would measure the difference of settings, not of code.
     func checkParameters(_ run: ResolvedParameters, defaults: ResolvedParameters, overrides: [String]) throws {

@@ -20,23 +20,27 @@ public struct NeededFile: Sendable, Equatable {
     public let approximateSize: String?
     /// The environment variable that moves the directory holding `destination`.
     public let variable: String?
+    /// The SHA-256 the file is checked against, when the listing should show it.
+    public let sha256: String?
 
-    public init(what: String, url: URL?, destination: URL, present: Bool, approximateSize: String? = nil, variable: String? = nil) {
+    public init(what: String, url: URL?, destination: URL, present: Bool, approximateSize: String? = nil, variable: String? = nil,
+                sha256: String? = nil) {
         self.what = what; self.url = url; self.destination = destination; self.present = present
-        self.approximateSize = approximateSize; self.variable = variable
+        self.approximateSize = approximateSize; self.variable = variable; self.sha256 = sha256
     }
 
     /// One line for the dry-run listing.
     public var line: String {
         let size = approximateSize.map { ", \($0)" } ?? ""
         return "\(present ? "present" : "MISSING") \(what)\(size): \(url?.absoluteString ?? "(local file)") → \(destination.path)"
+            + (sha256.map { " (SHA-256 \($0))" } ?? "")
     }
 
     /// What to do about a missing file.
     var instruction: String {
         let dir = destination.deletingLastPathComponent().path
         guard let url else { return "  \(what): \(destination.path) does not exist (it is a local file the recipe names)" }
-        return "  \(what)\(approximateSize.map { " (\($0))" } ?? ""): download \(url.absoluteString)\n"
+        return "  \(what)\(approximateSize.map { " (\($0))" } ?? ""): download \(url.absoluteString)\(sha256.map { " (SHA-256 \($0))" } ?? "")\n"
             + "      to \(destination.path)   e.g. mkdir -p '\(dir)' && curl -fL -o '\(destination.path)' '\(url.absoluteString)'"
             + (variable.map { "\n      (directory: $\($0) moves it)" } ?? "")
     }
@@ -58,12 +62,42 @@ extension RecipeEngine {
         guard downloadsDisabled(environment) else { return }
         let missing = neededFiles(plan).filter { !$0.present }
         guard !missing.isEmpty else { return }
+        let compared = referenceComparisons(plan)
         throw RecipeError("downloads are disabled (EP_OFFLINE) and \(missing.count) file\(missing.count == 1 ? " is" : "s are") missing; nothing was run. Put each in place, or run without EP_OFFLINE to download them:\n"
-                          + missing.map(\.instruction).joined(separator: "\n"))
+                          + missing.map(\.instruction).joined(separator: "\n")
+                          + (compared.isEmpty ? "" : "\n" + (comparisonsDescription(plan) ?? "")))
+    }
+
+    /// The reference grids this run compares: (step id, this run's grid file, reference), in recipe order.
+    static func referenceComparisons(_ plan: Plan) -> [(step: String, file: String, reference: ReferenceGrid)] {
+        plan.recipe.cells.flatMap { cell -> [(step: String, file: String, reference: ReferenceGrid)] in
+            guard case .step(let c) = cell, let a = plan.steps[c.id] as? AscendStep else { return [] }
+            return a.referenceGrids.map { (c.id, a.gridFile($0.grid), $0) }
+        }
+    }
+
+    /// What the run compares with published grids, for the dry run and the offline error; nil
+    /// for a recipe that declares none.
+    static func comparisonsDescription(_ plan: Plan) -> String? {
+        let declared = plan.steps.values.compactMap { ($0 as? AscendStep)?.referenceConfig }
+        guard !declared.isEmpty else { return nil }
+        let all = referenceComparisons(plan)
+        guard !all.isEmpty else {
+            let names = Set(declared.flatMap { $0.entries.map(\.name) }).sorted()
+            return "compare: no reference grids at these settings (the recipe declares them for \(names.joined(separator: ", ")); `runner verify` uses the goldens)"
+        }
+        return (["compare (\(all.count) grid\(all.count == 1 ? "" : "s") with published ones, cell by cell; a grid below its threshold in any cell fails `runner verify`):"]
+                + all.map { "  " + $0.reference.plan(ourFile: $0.file, step: $0.step) }).joined(separator: "\n")
     }
 }
 
 // MARK: - What each step needs
+
+extension AscendStep {
+    var neededFiles: [NeededFile] {
+        referenceGrids.map { $0.neededFile(comparedWith: gridFile($0.grid)) }
+    }
+}
 
 extension LoadModelStep {
     var neededFiles: [NeededFile] {

@@ -76,11 +76,25 @@ public enum RecipeEngine {
                     throw input.node.error("step '\(input.step)' produced \(type), not \(input.type)")
                 }
             }
+            if let refs = (step as? AscendStep)?.referenceConfig { try checkEntryNames(refs, cell: cell, recipe: recipe) }
             earlier.append(cell.id)
             produced.updateValue(step.output, forKey: cell.id)
             steps[cell.id] = step
         }
         return Plan(recipe: recipe, parameters: params, steps: steps)
+    }
+
+    /// `reference_grids: {use: $scale, …}`: each entry must be a value of `scale` (with a
+    /// did-you-mean), or `papr:` would silently never be compared.
+    static func checkEntryNames(_ refs: ReferenceGridsConfig, cell: StepCell, recipe: Recipe) throws {
+        guard let raw = try? cell.config.optional("reference_grids")?.optional("use")?.string else { return }
+        let name = raw.hasPrefix("${") && raw.hasSuffix("}") ? String(raw.dropFirst(2).dropLast()) : raw.hasPrefix("$") ? String(raw.dropFirst()) : nil
+        guard let name, let p = recipe.parameters.first(where: { $0.name == name }), case .choice(let values) = p.type else { return }
+        for e in refs.entries where !values.contains(e.name) {
+            var msg = "reference_grids entry '\(e.name)' is not a value of `\(name)` (\(values.joined(separator: ", ")))"
+            if let near = nearestName(to: e.name, candidates: values) { msg += "; did you mean '\(near)'?" }
+            throw e.key.error(msg)
+        }
     }
 
     /// The resolved recipe, as `runner show-config` prints it.
@@ -260,11 +274,27 @@ public enum RecipeEngine {
         let dir = URL(fileURLWithPath: settings.outDirectory ?? "runs/\(recipe.name)")
         if settings.dryRun {
             return RunResult(directory: dir, verificationPassed: true,
-                             summary: try resolvedDescription(settings) + "\n" + filesDescription(plan) + "\n(dry run: nothing was executed)")
+                             summary: try resolvedDescription(settings) + "\n" + filesDescription(plan)
+                                + (comparisonsDescription(plan).map { "\n" + $0 } ?? "") + "\n(dry run: nothing was executed)")
         }
-        if verify && !updateGoldens && !settings.allowOverrides {
-            try Golden(recipe: recipe).checkParameters(plan.parameters, defaults: try recipe.resolve(overrides: [], seed: nil),
-                                                       overrides: settings.overrides + (settings.seed.map { ["seed=\($0)"] } ?? []))
+        // With reference grids (paper A's published figures at scale paper) a run is verified
+        // against them; goldens made with other parameters (the ci scale's) are then left out
+        // instead of refusing the run.
+        let references = referenceComparisons(plan)
+        let givenOverrides = settings.overrides + (settings.seed.map { ["seed=\($0)"] } ?? [])
+        var skipGoldens: String?
+        if verify && !updateGoldens {
+            let golden = Golden(recipe: recipe)
+            let defaults = try recipe.resolve(overrides: [], seed: nil)
+            if !references.isEmpty {
+                if !golden.matches(plan.parameters, defaults: defaults) {
+                    skipGoldens = "golden: not compared: \(golden.file.path) " + (golden.reference(defaults: defaults) == nil ? "does not exist"
+                        : "was made with other parameters (\(golden.settingsText(run: plan.parameters, defaults: defaults)))") + "; this run is verified against its \(references.count) reference grid\(references.count == 1 ? "" : "s")"
+                }
+                if !settings.allowOverrides { try checkReferenceParameters(plan, overrides: givenOverrides) }
+            } else if !settings.allowOverrides {
+                try golden.checkParameters(plan.parameters, defaults: defaults, overrides: givenOverrides)
+            }
         }
         try checkOffline(plan)
         let existed = FileManager.default.fileExists(atPath: dir.path)
@@ -371,7 +401,11 @@ public enum RecipeEngine {
         }
         var passed = true
         var verifyLines: [String] = []
-        if verify || updateGoldens {
+        if let skip = skipGoldens {
+            verifyLines.append(skip)
+            ctx.add(.heading("Golden verification", level: 2))
+            ctx.markdown(skip.replacingOccurrences(of: "golden: ", with: "Goldens ") + " (see \"Claims checked\").")
+        } else if verify || updateGoldens {
             let golden = Golden(recipe: recipe)
             var made = settings.overrides
             if let seed = settings.seed { made.append("seed=\(seed)") }
@@ -383,6 +417,7 @@ public enum RecipeEngine {
             ctx.add(.checks(outcome.checks))
             for block in outcome.comparisons { ctx.add(block) }
         }
+        verifyLines.insert(contentsOf: ctx.referenceLines, at: 0)
         if verify || updateGoldens {
             for claim in ctx.failedRequiredClaims {
                 passed = false
@@ -402,10 +437,25 @@ public enum RecipeEngine {
         var summary = ["run: \(dir.path)", "report: \(dir.appendingPathComponent("report.html").path)"]
         summary += ctx.metrics.map { "metric \($0.name) = \(formatMetric($0.value))" }
         summary += ctx.checks.map { "claim \($0.passed ? "holds" : "does not hold"): \($0.name) (measured \($0.measured), expected \($0.expected))" }
-        summary += verifyLines
+        summary += (verify || updateGoldens) ? verifyLines : ctx.referenceLines
         if verify || updateGoldens { summary.append(updateGoldens ? "goldens: updated" : (passed ? "verify: passed" : "verify: FAILED")) }
         succeeded = true
         return RunResult(directory: dir, verificationPassed: passed, summary: summary.joined(separator: "\n"))
+    }
+
+    /// Reference grids were made with the recipe's settings at the run's scale: any other
+    /// difference (a --set of temperature, steps, …) would measure the change of settings, so it
+    /// is refused unless the user insists (--allow-overrides), as for goldens.
+    static func checkReferenceParameters(_ plan: Plan, overrides: [String]) throws {
+        let scale = plan.parameters["scale"].map { ["scale=\($0)"] } ?? []
+        let reference = try plan.recipe.resolve(overrides: scale, seed: nil)
+        let differing = plan.parameters.order.filter { reference[$0] != nil && reference[$0]!.description != plan.parameters[$0]!.description }
+        guard !differing.isEmpty else { return }
+        throw RecipeError("the reference grids (\(referenceComparisons(plan).map(\.reference.name).joined(separator: ", "))) were made with the recipe's settings at \(scale.first ?? "its defaults") ("
+                          + differing.map { "\($0)=\(reference[$0]!)" }.joined(separator: ", ") + "), but this run has "
+                          + differing.map { "\($0)=\(plan.parameters[$0]!)" }.joined(separator: ", ")
+                          + (overrides.isEmpty ? "" : " (from --set \(overrides.joined(separator: " --set ")))")
+                          + "; comparing them would measure the change of settings, not of the code. Verify without those overrides, or add --allow-overrides to compare anyway.")
     }
 
     /// Removes `dir` and the directories under it when they hold no file (a staging directory

@@ -28,6 +28,8 @@ public final class RunContext {
     public internal(set) var checks: [CheckResult] = []
     /// Claims marked `required: true` that did not hold: they fail `runner verify`.
     public internal(set) var failedRequiredClaims: [String] = []
+    /// One line per grid compared with a published one (`reference_grids`), for the summary.
+    public internal(set) var referenceLines: [String] = []
 
     /// Every file a step read (data, weights, images), with its SHA-256, for the manifest.
     public private(set) var inputFiles: [Manifest.Input] = []

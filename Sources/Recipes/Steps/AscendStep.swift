@@ -13,6 +13,7 @@
 //       eps: 100                               # L2 radius of the projection ball
 //       show: difference                       # difference (paper A's grids) | perturbed | both
 //       judge: cnn2                            # optional: an independently trained model
+//       reference_grids: {use: $scale, paper: {difference: {url: …, sha256: …}}}   # optional (ReferenceGrids.swift)
 //
 // Grid: rows are images, column 0 the clean image, then one column per target; each cell is
 // perturbed − clean (or the perturbed image), min-max scaled per cell as make_grid(scale_each).
@@ -36,7 +37,7 @@ enum Show: String, RecipeName {
 struct AscendStep: RecipeStep {
     static let kind = "ascend"
     static let summary = "Projected gradient ascent on target logits along a method's gradients (counterfactual grid)."
-    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "scaling", "file", "caption", "batch_size", "judge"]
+    static let keys = ["model", "data", "images", "targets", "method", "steps", "alpha", "eps", "show", "upscale", "colormap", "scaling", "file", "caption", "batch_size", "judge", "reference_grids"]
 
     let id: String
     let model: StepInput
@@ -57,6 +58,10 @@ struct AscendStep: RecipeStep {
     let batchSize: Int
     /// An independently trained Classifier that judges the perturbed images.
     let judge: StepInput?
+    /// `reference_grids:`, when given; its active entry is compared after the ascent.
+    let referenceConfig: ReferenceGridsConfig?
+    /// The published grids this run compares its grids with (the entry `use` selects).
+    var referenceGrids: [ReferenceGrid] { referenceConfig?.active ?? [] }
     var inputs: [StepInput] { [model, data] + (judge.map { [$0] } ?? []) }
     var output: StepValueType? { nil }
 
@@ -93,6 +98,13 @@ struct AscendStep: RecipeStep {
         caption = try config.optional("caption")?.string
         batchSize = try config.int(at: "batch_size", default: 8)
         judge = try StepInput(optional: "judge", in: config, type: .classifier)
+        referenceConfig = try config.optional("reference_grids").map(ReferenceGridsConfig.init)
+    }
+
+    /// The file name of the step's difference or perturbed grid (with `show: both` the perturbed
+    /// one is `<stem>_perturbed.png`; a step that shows one kind writes it to `file`).
+    func gridFile(_ grid: ReferenceGrid.Grid) -> String {
+        grid == .perturbed && showBoth ? (file as NSString).deletingPathExtension + "_perturbed.png" : file
     }
 
     func run(_ ctx: RunContext) throws {
@@ -162,6 +174,26 @@ struct AscendStep: RecipeStep {
             let name = difference || !showBoth ? file : (file as NSString).deletingPathExtension + "_perturbed.png"
             try ctx.addImage(try grid.render(), file: name, caption: (difference ? caption : nil) ??
                 "\(steps)-step PGA along \(method.name) (alpha \(alpha), eps \(eps)); \(difference ? "perturbed − clean" : "perturbed images"), \(scaling.text) min-max scaling. Diagonal: own class; off-diagonal: counterfactuals.")
+        }
+
+        // Published grids: compared with the cells drawn as their authors drew them.
+        for ref in referenceGrids {
+            let cells = ref.grid == .difference ? differences : perturbed01
+            let bare = StepGrids.ascend(images: clean, cells: cells, rowTitles: [], columnTitles: [],
+                                        diverging: false, upscale: 1, scaling: .perCell)
+            let size = clean.shape[2]
+            guard clean.shape[3] == size else { throw RecipeError("step '\(id)': reference grids need square cells, the images are \(size)x\(clean.shape[3])") }
+            let layout = GridLayout(rows: ix.count, columns: ts.count + 1, cell: size, padding: bare.padding)
+            let ourFile = gridFile(ref.grid)
+            let outcome = try ref.compare(try bare.render(), layout: layout, ourFile: ourFile) { ctx.recordInput($0) }
+            let key = "\(id).reference_\(ref.grid.rawValue)"
+            ctx.record("\(key).min_correlation", outcome.result.minimum)
+            ctx.record("\(key).cells_below", Double(outcome.result.failing.count))
+            ctx.add(.canvas(outcome.worstCells, file: outcome.worstCellsFile, caption: outcome.caption))
+            ctx.checks.append(outcome.check)
+            ctx.referenceLines.append(outcome.line)
+            if !outcome.passed { ctx.failedRequiredClaims.append(outcome.check.name) }
+            ctx.narrator.say("  \(outcome.line)")
         }
 
         // Top-5 classes before and after, as paper A's app lists them.

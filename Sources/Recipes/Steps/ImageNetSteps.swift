@@ -248,6 +248,9 @@ public struct ImageSource: Sendable, Equatable {
     public var file: String?
     public var url: URL?
     public var sha256: String?
+    /// The file name in the image cache (default: the URL's last path component); set when two
+    /// URLs end in the same name, as the authors' grids in different folders do.
+    public var cacheName: String?
     public init(name: String, label: Int, file: String? = nil, url: URL? = nil, sha256: String? = nil) {
         self.name = name; self.label = label; self.file = file; self.url = url; self.sha256 = sha256?.lowercased()
     }
@@ -284,7 +287,7 @@ public struct ImageStore {
     }
 
     public func localURL(for src: ImageSource) -> URL? {
-        src.url.map { cacheDirectory.appendingPathComponent($0.lastPathComponent) }
+        src.url.map { cacheDirectory.appendingPathComponent(src.cacheName ?? $0.lastPathComponent) }
     }
 
     /// A verified local copy of the image.
