@@ -109,7 +109,7 @@ final class RunnerTruthTests: XCTestCase {
                                          verify: false, updateGoldens: false)
             print(r.summary)
             let weights = torch.appendingPathComponent("hub/checkpoints/densenet121-a639ec97.pth").path
-            XCTAssertTrue(r.summary.contains("files (8, 7 missing"), r.summary)   // weights, 5 images, 2 published grids
+            XCTAssertTrue(r.summary.contains("files (7, 6 missing"), r.summary)   // weights, 5 images, 1 published grid
             XCTAssertTrue(r.summary.contains("MISSING weights densenet121 (torchvision), about 31 MB: https://download.pytorch.org/models/densenet121-a639ec97.pth → \(weights)"), r.summary)
             XCTAssertTrue(r.summary.contains("present image tench: https://raw.githubusercontent.com/"), r.summary)
             for name in ["cassette player", "church", "garbage truck", "golf ball"] {
@@ -127,7 +127,7 @@ final class RunnerTruthTests: XCTestCase {
         try withEnvironment(["TORCH_HOME": torch.path, "EP_IMAGE_DIR": images.path, "EP_OFFLINE": "1"]) {
             let t = errorText { try RecipeEngine.run(RunSettings(recipePath: self.recipe("fig3"), overrides: ["scale=paper"], outDirectory: out.path),
                                                      verify: false, updateGoldens: false) }
-            XCTAssertTrue(t.contains("downloads are disabled (EP_OFFLINE) and 8 files are missing; nothing was run"), t)
+            XCTAssertTrue(t.contains("downloads are disabled (EP_OFFLINE) and 7 files are missing; nothing was run"), t)
             for name in ["tench", "cassette player", "church", "garbage truck", "golf ball"] {
                 XCTAssertEqual(t.components(separatedBy: "  image \(name):").count, 2, "image \(name) must be named once:\n\(t)")
             }
@@ -203,7 +203,7 @@ final class RunnerTruthTests: XCTestCase {
         let list = try Catalogue.recipes(in: Self.root.appendingPathComponent("recipes").path)
         print(list)
         XCTAssertTrue(list.contains("    ci (default): offline; "), list)
-        XCTAssertTrue(list.contains("    paper: downloads weights densenet121 (torchvision) about 31 MB, 5 images, 2 published grids to compare with; "), list)
+        XCTAssertTrue(list.contains("    paper: downloads weights densenet121 (torchvision) about 31 MB, 5 images, 1 published grid to compare with; "), list)
         XCTAssertTrue(list.contains("    paper: downloads CIFAR-10 (binary version) cifar-10-binary.tar.gz about 162 MB; "), list)
         XCTAssertFalse(list.contains("time not stated"), "every shipped recipe states its time per scale:\n\(list)")
         // One rule for the default scale: every shipped recipe with scales defaults to ci.
