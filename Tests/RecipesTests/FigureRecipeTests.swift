@@ -19,12 +19,6 @@ final class FigureRecipeTests: XCTestCase {
     }
 
     /// Sets environment variables for the duration of `body` (tests run serially).
-    func withEnvironment<T>(_ vars: [String: String], _ body: () throws -> T) rethrows -> T {
-        var old: [String: String?] = [:]
-        for (k, v) in vars { old[k] = ProcessInfo.processInfo.environment[k]; setenv(k, v, 1) }
-        defer { for (k, v) in old { if let v { setenv(k, v, 1) } else { unsetenv(k) } } }
-        return try body()
-    }
 
     // MARK: Validation
 

@@ -30,12 +30,6 @@ final class RecipeEngineTests: XCTestCase {
     }
 
     /// The error thrown by `body` as text (printed so a failing run shows the whole message).
-    func errorText(_ body: () throws -> Any, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do { _ = try body(); XCTFail("expected an error", file: file, line: line); return "" } catch {
-            print("error: \(error)")
-            return "\(error)"
-        }
-    }
 
     func settings(_ path: String, _ overrides: [String] = [], out: String? = nil, seed: UInt64? = nil,
                   dryRun: Bool = false) -> RunSettings {

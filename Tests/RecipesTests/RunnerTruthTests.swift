@@ -31,20 +31,6 @@ final class RunnerTruthTests: XCTestCase {
 
     func recipe(_ name: String) -> String { Self.root.appendingPathComponent("recipes/\(name).yaml").path }
 
-    func errorText(_ body: () throws -> Any, file: StaticString = #filePath, line: UInt = #line) -> String {
-        do { _ = try body(); XCTFail("expected an error", file: file, line: line); return "" } catch {
-            print("error: \(error)")
-            return "\(error)"
-        }
-    }
-
-    func withEnvironment<T>(_ vars: [String: String], _ body: () throws -> T) rethrows -> T {
-        var old: [String: String?] = [:]
-        for (k, v) in vars { old[k] = ProcessInfo.processInfo.environment[k]; setenv(k, v, 1) }
-        defer { for (k, v) in old { if let v { setenv(k, v, 1) } else { unsetenv(k) } } }
-        return try body()
-    }
-
     func dir(_ name: String) throws -> URL {
         let d = tmp.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: d, withIntermediateDirectories: true)
