@@ -84,10 +84,7 @@ struct LoadModelStep: RecipeStep {
             try w.checkKeys(allowed: Self.fileKeys)
             let file = try w.string(at: "file")
             guard !file.isEmpty else { throw try w.node(at: "file").error("file must name a .pth or .safetensors file") }
-            let sha = try w.optional("sha256")?.string.lowercased()
-            if let s = sha, s.count != 64 || !s.allSatisfy(\.isHexDigit) {
-                throw try w.node(at: "sha256").error("sha256 must be 64 hex digits, got '\(s)'")
-            }
+            let sha = try w.optional("sha256")?.sha256Digest.lowercased()
             source = .file(path: file, sha256: sha, names: try w.name(at: "names", default: NameScheme.torchvision))
         }
         if case .catalogue(.timm) = source, WeightCatalogue.timmFiles[architecture] == nil {
@@ -413,11 +410,8 @@ struct LoadImagesStep: RecipeStep {
                 guard let parsed = URL(string: u), parsed.scheme != nil else { throw try n.node(at: "url").error("not a URL: '\(u)'") }
                 url = parsed
             }
-            let sha = try n.optional("sha256")?.string
+            let sha = try n.optional("sha256")?.sha256Digest
             if url != nil && sha == nil { throw n.error("an image by `url:` needs its `sha256:` (the download is checked against it)") }
-            if let s = sha, s.count != 64 || !s.allSatisfy(\.isHexDigit) {
-                throw try n.node(at: "sha256").error("sha256 must be 64 hex digits, got '\(s)'")
-            }
             let label = try n.int(at: "label")
             guard (0..<1000).contains(label) else { throw try n.node(at: "label").error("label must be an ImageNet class index 0…999, got \(label)") }
             let nm = try n.string(at: "name", default: url?.deletingPathExtension().lastPathComponent ?? (file! as NSString).lastPathComponent)

@@ -111,20 +111,21 @@ public struct ReferenceGridOutcome {
     /// "row 3, column 5" (1-based, as a reader counts cells).
     static func cellName(_ row: Int, _ column: Int) -> String { "row \(row + 1), column \(column + 1)" }
 
+    /// "0.8841 (row 3, column 4)": the minimum correlation and where it is.
+    var minimumText: String {
+        String(format: "%.4f", result.minimum) + (result.cells.first.map { " (\(Self.cellName($0.row, $0.column)))" } ?? "")
+    }
+
     /// One line for the summary: the minimum correlation and pass or fail.
     public var line: String {
-        let worst = result.cells.first
-        return "reference grid \(ourFile) vs \(reference.name): min cell correlation \(String(format: "%.4f", result.minimum))"
-            + (worst.map { " (\(Self.cellName($0.row, $0.column)))" } ?? "")
+        "reference grid \(ourFile) vs \(reference.name): min cell correlation \(minimumText)"
             + ", \(result.failing.count) of \(layout.rows * layout.columns) cells below \(reference.threshold): \(passed ? "passed" : "FAILED")"
     }
 
     /// The outcome as a claim for the report's "Claims checked" table.
     public var check: CheckResult {
-        let worst = result.cells.first
-        return CheckResult(name: "\(ourFile) reproduces \(reference.name) cell by cell", passed: passed,
-                           measured: "min correlation \(String(format: "%.4f", result.minimum))" + (worst.map { " (\(Self.cellName($0.row, $0.column)))" } ?? "")
-                               + "; \(result.failing.count) of \(layout.rows * layout.columns) cells below",
+        CheckResult(name: "\(ourFile) reproduces \(reference.name) cell by cell", passed: passed,
+                           measured: "min correlation \(minimumText); \(result.failing.count) of \(layout.rows * layout.columns) cells below",
                            expected: "≥ \(reference.threshold) in every cell")
     }
 
@@ -190,10 +191,7 @@ struct ReferenceGridsConfig {
         guard let shaNode = try n.optional("sha256") else {
             throw n.error("a reference grid needs its `sha256:` (the download is checked against it)")
         }
-        let sha = try shaNode.string
-        guard sha.count == 64, sha.allSatisfy(\.isHexDigit) else {
-            throw shaNode.error("sha256 must be 64 hex digits, got '\(sha)'")
-        }
+        let sha = try shaNode.sha256Digest
         let threshold = try n.double(at: "threshold", default: GridComparison.defaultThreshold)
         guard threshold > -1, threshold <= 1 else {
             throw try n.node(at: "threshold").error("threshold is a correlation: it must be in (-1, 1], got \(threshold)")

@@ -100,6 +100,15 @@ public struct YAMLNode: Sendable, CustomStringConvertible {
         }
     }
 
+    /// A SHA-256 digest as a recipe gives one: 64 hex digits (case as written).
+    public var sha256Digest: String {
+        get throws {
+            let s = try string
+            guard s.count == 64, s.allSatisfy(\.isHexDigit) else { throw error("sha256 must be 64 hex digits, got '\(s)'") }
+            return s
+        }
+    }
+
     /// A YAML 1.2 core integer: `[-+]?[0-9]+`, `0x…`, `0o…`. Quoted scalars are strings, not integers.
     public var int: Int {
         get throws {
