@@ -26,7 +26,7 @@ extension Tape {
     public func sigmoid(_ x: Variable) throws -> Variable {
         let y = Elementwise.sigmoid(value(x))
         return record(y, inputs: [x]) { dy, _ in
-            [Elementwise.binary(dy, y, { g, v in g * v * (1 - v) }, { g, v in g * v * (1 - v) })]
+            [Elementwise.sigmoidBackward(dy, y: y)]
         }
     }
 
