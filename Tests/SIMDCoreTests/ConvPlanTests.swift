@@ -21,29 +21,40 @@ final class ConvPlanTests: XCTestCase {
         let pointwise = try plan(64, 256, k: 1, pad: 0, hw: 56)
         XCTAssertEqual(pointwise.forward, .pointwise)
         XCTAssertEqual(pointwise.inputGradient, .pointwise)
-        // Layer 1 3x3 on 56 and C4GAP-128 on 32x32: window forward, dx a transposed conv planned as
-        // a window forward too, dw with X read in place (Cin a multiple of every profile's NR).
-        for (c, hw) in [(64, 56), (128, 32)] {
-            let p = try plan(c, c, k: 3, pad: 1, hw: hw)
-            XCTAssertEqual(p, ConvPlan(forward: .window, inputGradient: .transposed, weightGradient: .xInPlace), "\(c) on \(hw)")
-            let g = try Conv2D.geometry(input: [1, c, hw, hw], weight: [c, c, 3, 3], bias: nil, stride: 1, padding: 1)
-            XCTAssertEqual(ConvPlan.forward(ConvPlan.transposedGeometry(g)), .window)
+        // Stride-1 3x3 from 14x14 up (layers 1-3), C4GAP-128 on 32x32 and DenseNet's 128 -> 32:
+        // Winograd forward, dx a transposed conv planned as a Winograd forward too, dw with X read
+        // in place (Cin a multiple of every profile's NR).
+        for (cin, cout, hw) in [(64, 64, 56), (128, 128, 28), (256, 256, 14), (128, 128, 32), (128, 32, 56)] {
+            let p = try plan(cin, cout, k: 3, pad: 1, hw: hw)
+            XCTAssertEqual(p.forward, .winograd, "\(cin) on \(hw)")
+            XCTAssertEqual(p.inputGradient, .transposed, "\(cin) on \(hw)")
+            if cout == cin { XCTAssertEqual(p.weightGradient, .xInPlace, "\(cin) on \(hw)") }
+            let g = try Conv2D.geometry(input: [1, cin, hw, hw], weight: [cout, cin, 3, 3], bias: nil, stride: 1, padding: 1)
+            XCTAssertEqual(ConvPlan.forward(ConvPlan.transposedGeometry(g)), .winograd)
         }
-        // Layer 2's strided 3x3: a 28-wide output is still a window.
+        // Layer 2's strided 3x3: a 28-wide output is a window.
         XCTAssertEqual(try plan(128, 128, k: 3, stride: 2, pad: 1, hw: 56).forward, .window)
-        // Layer 3 3x3 on 14x14 (K = 2304): the transposed product pays only with 32-wide tiles
-        // (196 -> 224 columns); 16- and 8-wide tiles pad 196 to 208 and 200.
-        XCTAssertEqual(try plan(256, 256, k: 3, pad: 1, hw: 14).forward, GEMM.nr == 32 ? .pixelWindow : .columnMatrix)
-        // Layer 4 3x3 on 7x7: 49 pixels pad to 64 (or 56): the transposed product on every profile.
+        // Layer 4 3x3 on 7x7: 4x4 tiles would cover 8x8; 49 pixels pad to 64 (or 56): the
+        // transposed product on every profile.
         XCTAssertEqual(try plan(512, 512, k: 3, pad: 1, hw: 7).forward, .pixelWindow)
+        // Layer 3's strided 3x3 on a 14x14 output (K = 2304): the transposed product pays only
+        // with 32-wide tiles (196 -> 224 columns); 16- and 8-wide tiles pad 196 to 208 and 200.
+        XCTAssertEqual(try plan(256, 256, k: 3, stride: 2, pad: 1, hw: 28).forward, GEMM.nr == 32 ? .pixelWindow : .columnMatrix)
     }
 
     func testOtherRows() throws {
-        // Small map, few output channels (M < 4 MR): never the transposed product.
+        // Small map, few output channels (M < 4 MR): never the transposed product (nor Winograd).
         XCTAssertEqual(try plan(16, 8, k: 3, pad: 1, hw: 10).forward, .columnMatrix)
+        // VGG's first layer (3 input channels): the window path; its dx (64 -> 3) too.
+        let first = try Conv2D.geometry(input: [1, 3, 224, 224], weight: [64, 3, 3, 3], bias: nil, stride: 1, padding: 1)
+        XCTAssertEqual(ConvPlan.forward(first), .window)
+        XCTAssertEqual(ConvPlan.forward(ConvPlan.transposedGeometry(first)), .window)
         // More than 256 pixels but narrower than 28: B packed from the image.
         XCTAssertEqual(ConvPlan.forward(try Conv2D.geometry(input: [1, 4, 40, 20], weight: [8, 4, 3, 3], bias: nil,
                                                             stride: 1, padding: 1)), .packedImage)
+        // Padding 3 on a 3x3 kernel would start tiles past the padded input: not Winograd.
+        XCTAssertNotEqual(ConvPlan.forward(try Conv2D.geometry(input: [1, 16, 12, 12], weight: [16, 16, 3, 3], bias: nil,
+                                                               stride: 1, padding: 3)), .winograd)
         // Padding beyond k-1 cannot be a transposed conv.
         XCTAssertEqual(try plan(4, 4, k: 3, pad: 3, hw: 9).inputGradient, .columnMatrix)
         // Weight gradient orientation: less tile padding wins (K' = 27 rows, Cout 64).

@@ -50,6 +50,16 @@ final class ConvTests: XCTestCase {
         // every worker's columns (one output row, 3 threads in the thread test), and stride 2.
         Case(n: 1, cin: 3, h: 1, w: 300, cout: 5, k: 3, stride: 1, pad: 1, kw: nil),    // 31
         Case(n: 1, cin: 7, h: 61, w: 90, cout: 11, k: 5, stride: 2, pad: 2, kw: nil),   // 32
+        // Winograd F(2x2, 3x3) (WinogradConv.swift), forward and stride-1 dx: odd sizes (a last
+        // tile half outside), padding 0 and 2 (dx padding 2 and 0), Cout not a multiple of MR,
+        // tile rows that end inside a vector (and vectors spanning three rows), Cin > KC, a
+        // batch split over the workers by images, and a map whose blocks go to different workers.
+        Case(n: 1, cin: 16, h: 9, w: 11, cout: 17, k: 3, stride: 1, pad: 1, kw: nil),   // 33
+        Case(n: 1, cin: 20, h: 12, w: 30, cout: 18, k: 3, stride: 1, pad: 0, kw: nil),  // 34
+        Case(n: 1, cin: 16, h: 10, w: 13, cout: 16, k: 3, stride: 1, pad: 2, kw: nil),  // 35
+        Case(n: 1, cin: 300, h: 8, w: 9, cout: 20, k: 3, stride: 1, pad: 1, kw: nil),   // 36
+        Case(n: 5, cin: 16, h: 12, w: 12, cout: 24, k: 3, stride: 1, pad: 1, kw: nil),  // 37
+        Case(n: 1, cin: 24, h: 40, w: 70, cout: 40, k: 3, stride: 1, pad: 1, kw: nil),  // 38
     ]
 
     func weightShape(_ c: Case) -> [Int] { [c.cout, c.cin, c.k, c.kw ?? c.k] }
@@ -85,7 +95,8 @@ final class ConvTests: XCTestCase {
         for c in [Self.cases[3], Self.cases[4], Self.cases[9], Self.cases[10], Self.cases[11],
                   Self.cases[17], Self.cases[21], Self.cases[22], Self.cases[23], Self.cases[24],
                   Self.cases[25], Self.cases[26], Self.cases[27], Self.cases[28], Self.cases[29], Self.cases[30],
-                  Self.cases[31], Self.cases[32]] {
+                  Self.cases[31], Self.cases[32], Self.cases[33], Self.cases[34], Self.cases[35], Self.cases[36],
+                  Self.cases[37], Self.cases[38]] {
             let x = rng.uniformTensor([c.n, c.cin, c.h, c.w], bound: 1)
             let w = rng.uniformTensor(weightShape(c), bound: 0.5)
             let b = rng.uniformTensor([c.cout], bound: 0.5)
@@ -152,8 +163,9 @@ final class ConvTests: XCTestCase {
             }
         }
         // Narrower tiles pad small maps less, so fewer cases take the transposed product (14x14
-        // maps keep the column matrix with 16-wide tiles).
-        let expected = [32: 7, 16: 5, 8: 3][GEMM.nr]!
+        // maps keep the column matrix with 16-wide tiles); stride-1 3x3 maps from 8x8 up with 16
+        // channels or more are Winograd's.
+        let expected = [32: 6, 16: 5, 8: 3][GEMM.nr]!
         print("pixel-window cases covered: \(covered) with \(GEMM.nr)-wide tiles")
         XCTAssertGreaterThanOrEqual(covered, expected, "pixel-window cases")
     }

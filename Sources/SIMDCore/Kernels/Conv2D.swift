@@ -77,7 +77,25 @@ public enum Conv2D {
     /// Pointer-level forward; `y` is [batch, Cout, Hout, Wout] and is overwritten.
     public static func forward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: [Float]?,
                                _ g: ConvGeometry, y: UnsafeMutablePointer<Float>) {
+        if ConvPlan.forward(g) == .winograd {
+            winogradForward(x: x, batch: batch, weight: weight, bias: bias, g, y: y, cache: nil, source: [])
+            return
+        }
         forward(x: x, batch: batch, a: MatrixPackA(base: weight, ld: g.k, transposed: false), bias: bias, g, y: y)
+    }
+
+    /// The `.winograd` forward: bias first, then the F(2x2, 3x3) convolution added to it.
+    static func winogradForward(x: UnsafePointer<Float>, batch: Int, weight: UnsafePointer<Float>, bias: [Float]?,
+                                _ g: ConvGeometry, y: UnsafeMutablePointer<Float>, cache: PackedWeightCache?, source: [Float]) {
+        let np = g.outPixels
+        if let bias {
+            for img in 0..<batch { for co in 0..<g.outChannels {
+                (y + (img * g.outChannels + co) * np).update(repeating: bias[co], count: np)
+            } }
+        }
+        let kernel = WinogradConv.Kernels(weight: weight, flipped: false, cin: g.inChannels, cout: g.outChannels)
+        WinogradConv.forward(x: x, batch: batch, kernels: kernel, g, y: y, accumulate: bias != nil,
+                             cache: cache, source: source, layout: .winograd)
     }
 
     /// Forward with the weights' GEMM panels taken from (or added to) `cache`: constant weights are
@@ -91,6 +109,10 @@ public enum Conv2D {
                                _ g: ConvGeometry, y: UnsafeMutablePointer<Float>, cache: PackedWeightCache?) {
         precondition(weight.count == g.outChannels * g.k, "Conv2D.forward: weight has \(weight.count) scalars, geometry needs \(g.outChannels * g.k)")
         weight.withUnsafeBufferPointer { wp in
+            if ConvPlan.forward(g) == .winograd {
+                winogradForward(x: x, batch: batch, weight: wp.baseAddress!, bias: bias, g, y: y, cache: cache, source: weight)
+                return
+            }
             let a = MatrixPackA(base: wp.baseAddress!, ld: g.k, transposed: false)
             if let p = prepacked(a, cache: cache, source: weight, g, layout: .forward, m: g.outChannels, k: g.k, n: g.outPixels,
                                 convolving: g) {
@@ -137,6 +159,10 @@ public enum Conv2D {
                      c: y, ldc: np, accumulate: accumulate)
         case .window:
             WindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
+        case .winograd:
+            // Needs the 3x3 kernels themselves, not GEMM panels: routed by the batch-level entry
+            // points (forward, inputGradient) to WinogradConv.
+            preconditionFailure("Conv2D.convGEMM: a .winograd geometry must go through WinogradConv.forward")
         case .pixelWindow:
             PixelWindowConv.run(a: a, x: x, g, y: y, accumulate: accumulate)
         case .columnMatrix:
@@ -254,6 +280,12 @@ public enum Conv2D {
             // padding k-1-p; output size (Hout + 2(k-1-p) - k + 1) = H.
             let t = ConvPlan.transposedGeometry(g)
             precondition(t.outHeight == g.height && t.outWidth == g.width)
+            if ConvPlan.forward(t) == .winograd {
+                let kernel = WinogradConv.Kernels(weight: weight, flipped: true, cin: t.inChannels, cout: t.outChannels)
+                WinogradConv.forward(x: dy, batch: batch, kernels: kernel, t, y: dx, accumulate: false,
+                                     cache: cache, source: source, layout: .winogradFlipped)
+                return
+            }
             // The flipped kernel is read straight from `weight` while packing (no copy: a fresh
             // buffer of ResNet's 9 MB layer-4 kernels cost more in page faults than the GEMM).
             let a = FlippedWeightPackA(weight: weight, cin: cin, cout: cout, area: kh * kw)

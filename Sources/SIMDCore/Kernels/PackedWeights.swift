@@ -25,6 +25,10 @@ public enum PackedWeightLayout: Hashable, Sendable {
     case flipped
     /// w^T [K, Cout]: 1x1 and general (strided) input gradient.
     case transposed
+    /// Winograd's transformed 3x3 kernels, 16 x [Cout, Cin] (WinogradConv): forward.
+    case winograd
+    /// The same for the flipped kernel: stride-1 input gradient.
+    case winogradFlipped
 }
 
 /// A small LRU cache of packed weight panels, owned by a model (or passed to each Tape). Lookups
@@ -55,6 +59,15 @@ public final class PackedWeightCache: @unchecked Sendable {   // mutable state g
     /// NR panels of its transpose (when GEMM computes the transposed product).
     func panels<PA: GEMMPackA>(source: [Float], shape: [Int], layout: PackedWeightLayout,
                                m: Int, k: Int, asB: Bool, packer: PA) -> PackedPanels {
+        panels(source: source, shape: shape, layout: layout, m: m, k: k, asB: asB) {
+            PackedPanels(m: m, k: k, asB: asB, packer: packer)
+        }
+    }
+
+    /// The same, with the panels made by `make` on a miss (which must return an m x k matrix's
+    /// panels in role `asB`).
+    func panels(source: [Float], shape: [Int], layout: PackedWeightLayout,
+                m: Int, k: Int, asB: Bool, make: () -> PackedPanels) -> PackedPanels {
         let address = source.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
         lock.lock(); defer { lock.unlock() }
         if let i = entries.firstIndex(where: {
@@ -68,7 +81,7 @@ public final class PackedWeightCache: @unchecked Sendable {   // mutable state g
         }
         misses += 1
         let e = CachedPanels(source: source, address: address, shape: shape, layout: layout,
-                             panels: PackedPanels(m: m, k: k, asB: asB, packer: packer))
+                             panels: make())
         entries.append(e)
         bytes += e.panels.byteCount
         while bytes > capacityBytes && entries.count > 1 {

@@ -57,7 +57,7 @@ public enum Pooling {
     /// Hard max-pool. Returns the output and, per output element, the flat index (h*W + w) of the
     /// chosen element inside its input plane (the argmax used by the hard pullback).
     public static func maxPool2d(_ x: Tensor, _ g: PoolGeometry) -> (output: Tensor, argmax: [Int32]) {
-        var y = Tensor(zeros: g.outputShape)
+        var y = Tensor.uninitialized(g.outputShape)   // every window is written
         var arg = [Int32](repeating: 0, count: y.count)
         let inPlane = g.h * g.w, outPlane = g.outH * g.outW
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in arg.withUnsafeMutableBufferPointer { ap in
@@ -181,6 +181,26 @@ public enum Pooling {
             let (hs, he) = g.window(oh, size: h)
             for ow0 in stride(from: 0, to: g.outW, by: 16) {
                 let lanes = Swift.min(16, g.outW - ow0)
+                // Stride 2, 16 windows all inside the image (with a column to spare): element j of
+                // the 16 windows is the even half of 32 consecutive floats, for gather and scatter.
+                let ws0 = ow0 * 2 - g.padding
+                if g.stride == 2 && lanes == 16 && hs >= 0 && hs + k <= h && ws0 >= 0 && ws0 + 30 + k + 1 <= w {
+                    typealias W = SIMD32<Float>
+                    let ones = SIMD16<Float>(repeating: 1)
+                    for i in 0..<k { for jj in 0..<k {
+                        vals[i * k + jj] = UnsafeRawPointer(src + (hs + i) * w + ws0 + jj).loadUnaligned(as: W.self).evenHalf
+                        present[i * k + jj] = ones
+                    } }
+                    PoolGate.softWindowFactors16(vals, present: present, scratch: scratch, count: k * k, temperature: temperature, detachWeights: detach)
+                    let gy = UnsafeRawPointer(dy + oh * g.outW + ow0).loadUnaligned(as: SIMD16<Float>.self)
+                    for i in 0..<k { for jj in 0..<k {
+                        let p = UnsafeMutableRawPointer(d + (hs + i) * w + ws0 + jj)
+                        var pair = p.loadUnaligned(as: W.self)
+                        pair.evenHalf += gy * vals[i * k + jj]
+                        p.storeBytes(of: pair, as: W.self)
+                    } }
+                    continue
+                }
                 // Gather element j = (i, jj) of the 16 windows: value (0 in padding) and presence.
                 for i in 0..<k {
                     let ih = hs + i, rowInside = ih >= 0 && ih < h
@@ -258,7 +278,7 @@ public enum Pooling {
     /// PyTorch avg_pool2d. The divisor is the window size clipped to the padded input
     /// (count_include_pad) or to the input itself (otherwise).
     public static func avgPool2d(_ x: Tensor, _ g: PoolGeometry, countIncludePad: Bool) -> Tensor {
-        var y = Tensor(zeros: g.outputShape)
+        var y = Tensor.uninitialized(g.outputShape)   // every window is written
         let inPlane = g.h * g.w, outPlane = g.outH * g.outW
         x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
             let xb = xp.baseAddress!, yb = yp.baseAddress!
