@@ -45,6 +45,41 @@ final class FoundationTests: XCTestCase {
         }
     }
 
+    /// Every index runs exactly once through the worker pool, also when a job calls Parallel from
+    /// inside a job (the pool is busy: Dispatch runs the inner chunks) and when two threads call it
+    /// at once; thousands of back-to-back jobs catch a lost wake-up (it would hang) or a worker
+    /// running a finished job's body.
+    func testWorkerPoolRunsEveryChunkOnceNestedAndConcurrent() {
+        final class Hits: @unchecked Sendable {   // each slot written by the one worker owning it
+            var counts: [Int]
+            init(_ n: Int) { counts = Array(repeating: 0, count: n) }
+        }
+        for threads in [2, 3] {
+            Parallel.$threadCount.withValue(threads) {
+                let outer = 7, inner = 40
+                let hits = Hits(outer * inner)
+                Parallel.forEach(outer) { i in
+                    Parallel.forEach(inner) { j in hits.counts[i * inner + j] += 1 }
+                }
+                XCTAssertEqual(hits.counts, Array(repeating: 1, count: outer * inner), "nested, \(threads) threads")
+
+                let jobs = 3000, width = 5
+                let a = Hits(jobs * width), b = Hits(jobs * width)
+                DispatchQueue.concurrentPerform(iterations: 2) { caller in
+                    let target = caller == 0 ? a : b
+                    Parallel.$threadCount.withValue(threads) {   // task locals do not cross into Dispatch
+                        for job in 0..<jobs {
+                            Parallel.forEach(width) { k in target.counts[job * width + k] += job + 1 }
+                        }
+                    }
+                }
+                let expected = (0..<jobs * width).map { $0 / width + 1 }
+                XCTAssertEqual(a.counts, expected, "caller 0, \(threads) threads")
+                XCTAssertEqual(b.counts, expected, "caller 1, \(threads) threads")
+            }
+        }
+    }
+
     func testTapeLeafGradientThroughSeed() throws {
         let tape = Tape()
         let x = tape.input(Tensor(shape: [3], scalars: [1, 2, 3]), requiresGrad: true)

@@ -1,12 +1,14 @@
 // MARK: - Parallel
 //
-// Both cores, with static partitions. A kernel splits its OUTPUT into contiguous chunks and each
-// worker owns one chunk, so no two workers write the same element and every reduction runs in
-// the same order whatever the thread count: results are bit-identical for 1 or N threads.
+// Both cores, with static partitions, run by the persistent threads of WorkerPool.swift. A kernel
+// splits its OUTPUT into contiguous chunks and each worker owns one chunk, so no two workers write
+// the same element and every reduction runs in the same order whatever the thread count: results
+// are bit-identical for 1 or N threads.
 import Dispatch
 import Foundation
 
-/// Static work partitioning over `DispatchQueue.concurrentPerform`.
+/// Static work partitioning over the persistent `WorkerPool` (or, when it is busy,
+/// `DispatchQueue.concurrentPerform`).
 ///
 /// ```swift
 /// Parallel.forEachChunk(count: rows) { range in
@@ -25,8 +27,12 @@ public enum Parallel {
         guard count > 0 else { return }
         let workers = Swift.max(1, Swift.min(threadCount, count / Swift.max(minChunk, 1)))
         if workers == 1 { body(0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            body(chunk(w, of: workers, count: count))
+        let pooled = WorkerPool.shared.run(workers: workers) { w in body(chunk(w, of: workers, count: count)) }
+        if !pooled {
+            // The pool is serving another job (a nested call, or a second thread): same chunks.
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                body(chunk(w, of: workers, count: count))
+            }
         }
     }
 
