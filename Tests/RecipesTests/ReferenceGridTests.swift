@@ -257,6 +257,21 @@ final class ReferenceGridTests: XCTestCase {
             let md = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
             XCTAssertTrue(md.contains("worst-cells-pga.png") && md.contains("cell by cell") && md.contains("Goldens not compared"), md)
 
+            // Fewer targets than the published grid shows (as `--set images=shipped` has fewer images
+            // than the paper's figure): the run stands and says the grid was not compared; verify fails.
+            let narrow = tinyRecipe(reference: published, sha: try SHA256.hexDigest(ofFile: published))
+                .replacingOccurrences(of: "targets: [0, 9]", with: "targets: [0]")
+            try narrow.write(to: path, atomically: true, encoding: .utf8)
+            let n = try RecipeEngine.run(RunSettings(recipePath: path.path, overrides: ["scale=paper"], outDirectory: out.path), verify: false, updateGoldens: false)
+            print(n.summary)
+            XCTAssertTrue(n.summary.contains("reference grid pga.png vs pullback_diff/resnet50_alpha_20_steps_1.png: not compared: this run's grid is 1 images x 1 targets, the published one shows other images or targets"), n.summary)
+            XCTAssertTrue(n.summary.contains("a 1x2 grid of 32-pixel cells with padding 2 is 70x36, other proportions"), n.summary)
+            XCTAssertFalse(n.summary.contains("reference_difference"), "no correlation is recorded for a grid that was not compared: \(n.summary)")
+            let nv = try RecipeEngine.run(RunSettings(recipePath: path.path, overrides: ["scale=paper"], outDirectory: out.path), verify: true, updateGoldens: false)
+            XCTAssertFalse(nv.verificationPassed, nv.summary)
+            XCTAssertTrue(nv.summary.contains("required claim does not hold: pga.png reproduces pullback_diff/resnet50_alpha_20_steps_1.png cell by cell (not compared: a grid of another shape)"), nv.summary)
+            XCTAssertTrue(nv.summary.hasSuffix("verify: FAILED"), nv.summary)
+
             // Another grid of the same shape (each cell turned round) fails verify, with the worst cells drawn.
             let other = remote.appendingPathComponent("resnet50_alpha_20_steps_5.png")
             _ = try saveFigure(turned(rescaled, layout), scale: 1, to: other)

@@ -146,14 +146,14 @@ public enum GridComparison {
 
     /// The grid of `layout` from `img`: the image itself when it has the layout's size (a bare
     /// make_grid image), else the region inside its frame (`locate`) resampled bilinearly to the
-    /// layout's size. A frame whose proportions differ from the layout's by more than 2% is an
-    /// error (a grid of another shape, or no grid).
+    /// layout's size. A frame whose proportions differ from the layout's by more than 2% throws
+    /// `GridShapeMismatch` (a grid of another shape: other images or targets than the run's).
     public static func extract(_ img: RGBImage, layout: GridLayout) throws -> RGBImage {
         if img.width == layout.width && img.height == layout.height { return img }
         let f = try locate(in: img)
         let want = Double(layout.width) / Double(layout.height), got = Double(f.width) / Double(f.height)
         guard abs(got / want - 1) <= 0.02 else {
-            throw ReportError.invalidInput("the reference grid is \(img.width)x\(img.height) with its make_grid frame at x \(f.left)…\(f.right), y \(f.top)…\(f.bottom) (\(f.width)x\(f.height)); a \(layout.rows)x\(layout.columns) grid of \(layout.cell)-pixel cells with padding \(layout.padding) is \(layout.width)x\(layout.height), other proportions")
+            throw GridShapeMismatch(description: "the reference grid is \(img.width)x\(img.height) with its make_grid frame at x \(f.left)…\(f.right), y \(f.top)…\(f.bottom) (\(f.width)x\(f.height)); a \(layout.rows)x\(layout.columns) grid of \(layout.cell)-pixel cells with padding \(layout.padding) is \(layout.width)x\(layout.height), other proportions")
         }
         // Pixel centres of the layout mapped onto the frame's span [left, right + 1).
         let sx = Double(f.width) / Double(layout.width), sy = Double(f.height) / Double(layout.height)
@@ -194,4 +194,11 @@ public enum GridComparison {
         }
         return out
     }
+}
+
+/// A published grid whose proportions are not those of the grid it was to be compared with: it
+/// shows other rows or columns (the paper's images and targets, not this run's), so no cell of it
+/// can be matched.
+public struct GridShapeMismatch: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -76,7 +76,8 @@ public struct ReferenceGrid: Sendable, Equatable {
     public static func worstCellsFile(for ourFile: String) -> String { "worst-cells-\(ourFile)" }
 
     /// Fetches the reference (cache, SHA-256, EP_OFFLINE), finds its grid and compares it cell by
-    /// cell with `ours`, which must have `layout`'s size (make_grid's layout, no titles).
+    /// cell with `ours`, which must have `layout`'s size (make_grid's layout, no titles). Throws
+    /// `GridShapeMismatch` when the published grid has other rows or columns than `layout`.
     /// `read` sees the file used (for the manifest).
     public func compare(_ ours: RGBImage, layout: GridLayout, ourFile: String, store: ImageStore = ImageStore(),
                         worstCount: Int = 5, read: (URL) -> Void = { _ in }) throws -> ReferenceGridOutcome {
@@ -86,6 +87,8 @@ public struct ReferenceGrid: Sendable, Equatable {
         let theirs: RGBImage
         do { theirs = try GridComparison.extract(published, layout: layout) } catch let e as ReportError {
             throw ReportError.invalidInput("\(name) (\(file.path)): \(e)")
+        } catch let e as GridShapeMismatch {
+            throw GridShapeMismatch(description: "\(name) (\(file.path)): \(e)")
         }
         let result = try GridComparison.compare(ours, theirs, layout: layout, threshold: threshold)
         let side = GridComparison.worstCells(ours, theirs, layout: layout, result: result, count: worstCount)
