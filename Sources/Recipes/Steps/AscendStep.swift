@@ -191,10 +191,11 @@ struct AscendStep: RecipeStep {
             } catch let e as GridShapeMismatch {
                 // Other images or targets than the published figure's (e.g. --set images=shipped):
                 // the run stands, but it cannot be verified against this grid.
-                let line = "reference grid \(ourFile) vs \(ref.name): not compared: this run's grid is \(ix.count) images x \(ts.count) targets, the published one shows other images or targets (\(e))"
+                let why = "this run's grid is \(ix.count) images x \(ts.count) targets, the published one shows other images or targets"
+                let line = "reference grid \(ourFile) vs \(ref.name): not compared: \(why) (\(e))"
                 ctx.referenceLines.append(line)
                 ctx.failedRequiredClaims.append("\(ourFile) reproduces \(ref.name) cell by cell (not compared: a grid of another shape)")
-                ctx.markdown("Not compared with the published grid `\(ref.name)`: this run's grid is \(ix.count) images x \(ts.count) targets, and the published one shows other images or targets.")
+                ctx.markdown("Not compared with the published grid `\(ref.name)`: \(why).")
                 ctx.narrator.say("  \(line)")
                 continue
             }

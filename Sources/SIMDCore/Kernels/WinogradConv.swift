@@ -25,7 +25,7 @@
 // Which convolutions take this path: ConvPlan.forward (`.winograd`), forward and, through the
 // transposed convolution, the stride-1 input gradient.
 
-/// Two KernelVectors' worth of lanes, for interleaving a tile's two output columns.
+/// Two KernelVectors' worth of lanes: an input line read once and split into its even and odd columns.
 #if EP_PROFILE_AVX512
 typealias KernelVectorPair = SIMD32<Float>
 #elseif EP_PROFILE_AVX2

@@ -27,12 +27,10 @@ public enum Parallel {
         guard count > 0 else { return }
         let workers = Swift.max(1, Swift.min(threadCount, count / Swift.max(minChunk, 1)))
         if workers == 1 { body(0..<count); return }
-        let pooled = WorkerPool.shared.run(workers: workers) { w in body(chunk(w, of: workers, count: count)) }
-        if !pooled {
+        func run(_ w: Int) { body(chunk(w, of: workers, count: count)) }
+        if !WorkerPool.shared.run(workers: workers, run) {
             // The pool is serving another job (a nested call, or a second thread): same chunks.
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                body(chunk(w, of: workers, count: count))
-            }
+            DispatchQueue.concurrentPerform(iterations: workers, execute: run)
         }
     }
 
